@@ -1,0 +1,7 @@
+"""``python -m hwsearch``."""
+
+from __future__ import annotations
+
+from hwsearch.cli import main_entry
+
+main_entry()

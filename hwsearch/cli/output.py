@@ -1,0 +1,16 @@
+"""Where the CLI writes: a rich console on the current stdout."""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+
+# Wide enough for the per-layer tables when output goes to a file or a pipe.
+_PIPE_WIDTH = 160
+
+
+def console() -> Console:
+    """A console on the *current* ``sys.stdout`` (so redirection and test capture work)."""
+    width = None if sys.stdout.isatty() else _PIPE_WIDTH
+    return Console(file=sys.stdout, width=width, highlight=False)

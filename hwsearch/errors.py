@@ -1,0 +1,45 @@
+"""Exception types raised at hwsearch's public boundary.
+
+Every error carries the offending value so that callers (and the CLI) can report
+it in one line together with what would have been valid.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class HwsearchError(Exception):
+    """Base class of every error hwsearch raises on purpose.
+
+    ``value`` is the bad input; ``hint`` says what would have been valid.
+    The string form is a single line suitable for the CLI.
+    """
+
+    def __init__(self, message: str, *, value: Any = None, hint: str | None = None) -> None:
+        self.value = value
+        self.hint = hint
+        full = message if hint is None else f"{message} ({hint})"
+        super().__init__(full.replace("\n", " "))
+
+
+class ArchError(HwsearchError, ValueError):
+    """An architecture has a field outside its allowed range."""
+
+
+class ArchParseError(ArchError):
+    """An architecture string could not be parsed; names the token and the whole string."""
+
+    def __init__(self, message: str, *, token: str, text: str, hint: str | None = None) -> None:
+        self.token = token
+        self.text = text
+        super().__init__(f"{message} in architecture string {text!r}", value=token, hint=hint)
+
+
+class SpaceError(HwsearchError, ValueError):
+    """A search-space file is missing, malformed, or has a field outside its allowed values."""
+
+    def __init__(self, source: str, key: str, value: Any, allowed: str) -> None:
+        self.source = source
+        self.key = key
+        super().__init__(f"{source}: {key}: {value!r} is not allowed", value=value, hint=allowed)
