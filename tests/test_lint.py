@@ -11,9 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_ruff_clean():
     ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
     assert ruff, "ruff is a test dependency"
-    done = subprocess.run(
-        [ruff, "check", "hwsearch", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True, check=False
-    )
+    folders = [name for name in ("hwsearch", "tests", "benchmarks") if (ROOT / name).is_dir()]
+    done = subprocess.run([ruff, "check", *folders], cwd=ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
