@@ -43,3 +43,36 @@ class SpaceError(HwsearchError, ValueError):
         self.source = source
         self.key = key
         super().__init__(f"{source}: {key}: {value!r} is not allowed", value=value, hint=allowed)
+
+
+class DeviceError(HwsearchError, ValueError):
+    """A device profile is unknown, missing, malformed, or has a field outside its allowed values."""
+
+    def __init__(self, source: str, key: str, value: Any, allowed: str) -> None:
+        self.source = source
+        self.key = key
+        super().__init__(f"{source}: {key}: {value!r} is not allowed", value=value, hint=allowed)
+
+
+class MeasurementError(HwsearchError):
+    """A latency measurement cannot be made: bad settings, a missing provider, a failed run."""
+
+
+class SettingsError(MeasurementError, ValueError):
+    """Measurement settings have a field outside its allowed values."""
+
+
+class InvalidModelError(MeasurementError, ValueError):
+    """Bytes that are not an acceptable ONNX model (malformed, or pointing at external data)."""
+
+
+class ProviderUnavailableError(MeasurementError):
+    """The requested execution provider is not offered by the installed onnxruntime."""
+
+
+class CacheError(HwsearchError):
+    """The latency cache file cannot be read or written."""
+
+
+class AgentError(HwsearchError):
+    """A device agent refused a request, could not be reached, or cannot start."""

@@ -1,0 +1,179 @@
+"""Device profiles: YAML files naming a target and how to measure latency on it.
+
+A profile ``device_profiles/NAME.yaml`` is validated on load; every problem is a
+:class:`DeviceError` naming the file, the key, the value and what is allowed. Today a
+profile has a name, a description, a kind (``local``: measured on this machine;
+``remote``: a board reached through a device agent), the measurement settings and an
+optional agent URL. Further sections (hardware facts, calibration points) can be added
+as optional fields without touching existing files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from hwsearch.errors import DeviceError
+from hwsearch.latency.measurement import MeasureSettings
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DEVICE = "local-cpu"
+
+PositiveInt = Annotated[int, Field(strict=True, ge=1)]
+NonNegativeInt = Annotated[int, Field(strict=True, ge=0)]
+
+
+def _check_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("an http:// or https:// URL with a host, e.g. http://192.168.1.20:8765")
+    return url
+
+
+AgentUrl = Annotated[str, AfterValidator(_check_url)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MeasurementSpec(_Model):
+    """How latency is measured on the device; becomes a :class:`MeasureSettings`."""
+
+    provider: Literal["cpu", "cuda", "tensorrt"] = "cpu"
+    threads: Literal["auto"] | PositiveInt = "auto"
+    precision: Literal["fp32", "fp16"] = "fp32"
+    warmup_runs: NonNegativeInt = 10
+    min_runs: PositiveInt = 50
+    min_time_s: Annotated[float, Field(ge=0, le=3600)] = 0.5
+    max_runs: PositiveInt = 10_000
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MeasurementSpec:
+        if self.max_runs < self.min_runs:
+            raise ValueError(f"max_runs ({self.max_runs}) is below min_runs ({self.min_runs})")
+        if self.precision == "fp16" and self.provider != "tensorrt":
+            raise ValueError("precision fp16 needs provider tensorrt")
+        return self
+
+    def settings(self) -> MeasureSettings:
+        """The settings record (``threads: auto`` becomes 0, resolved on the measuring host)."""
+        return MeasureSettings(
+            provider=self.provider,
+            threads=0 if self.threads == "auto" else self.threads,
+            precision=self.precision,
+            warmup_runs=self.warmup_runs,
+            min_runs=self.min_runs,
+            min_time_s=self.min_time_s,
+            max_runs=self.max_runs,
+        )
+
+
+class DeviceProfile(_Model):
+    """A validated device profile; see ``device_profiles/local-cpu.yaml`` for the file form."""
+
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    description: str = ""
+    kind: Literal["local", "remote"]
+    measurement: MeasurementSpec = MeasurementSpec()
+    agent_url: AgentUrl | None = None
+    source: str = Field(default="<memory>", exclude=True)
+
+    @property
+    def settings(self) -> MeasureSettings:
+        """The measurement settings of this profile."""
+        return self.measurement.settings()
+
+    def identity(self, agent_url: str | None = None) -> str:
+        """The device part of a latency-cache key.
+
+        A remote profile *is* its board, whatever URL reaches it. A local profile sent to
+        an agent describes another machine, so the agent URL joins its name and its
+        figures never mix with this machine's.
+        """
+        if self.kind == "local" and agent_url is not None:
+            return f"{self.name}@{agent_url.rstrip('/')}"
+        return self.name
+
+
+# ----- loading -------------------------------------------------------------------------
+
+
+def profile_dirs() -> list[Path]:
+    """Folders searched for a profile given by name: ./device_profiles, then the project's."""
+    dirs = [Path.cwd() / "device_profiles", PROJECT_ROOT / "device_profiles"]
+    return list(dict.fromkeys(d.resolve() for d in dirs))
+
+
+def available_devices() -> list[str]:
+    """Names of the profiles found in :func:`profile_dirs`."""
+    return sorted({p.stem for d in profile_dirs() if d.is_dir() for p in d.glob("*.yaml")})
+
+
+def resolve_device(name_or_path: str | Path) -> Path:
+    """The file for a profile name or path; :class:`DeviceError` lists the known names if none matches."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.parent != Path("."):
+        if not path.is_file():
+            raise DeviceError(str(path), "<file>", str(path), "an existing YAML file")
+        return path
+    for folder in profile_dirs():
+        candidate = folder / f"{name_or_path}.yaml"
+        if candidate.is_file():
+            return candidate
+    known = ", ".join(available_devices()) or "none found"
+    raise DeviceError("device", "name", str(name_or_path), f"known devices: {known}; or a path to a .yaml file")
+
+
+def load_device(name_or_path: str | Path = DEFAULT_DEVICE) -> DeviceProfile:
+    """Load and validate a device profile from a name in :func:`profile_dirs` or a YAML path.
+
+    The profile's ``name`` must equal the file name without ``.yaml``, so that a name
+    always means one file.
+    """
+    path = resolve_device(name_or_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DeviceError(str(path), "<file>", str(path), f"a readable UTF-8 file ({exc})") from None
+    profile = parse_device(text, source=str(path))
+    if profile.name != path.stem:
+        raise DeviceError(str(path), "name", profile.name, f"the file name without .yaml, {path.stem!r}")
+    return profile
+
+
+def parse_device(text: str, *, source: str = "<string>") -> DeviceProfile:
+    """Validate YAML text as a device profile."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or exc
+        raise DeviceError(source, "<file>", "YAML", f"valid YAML; parser says {problem}{where}") from None
+    if not isinstance(data, dict):
+        raise DeviceError(source, "<file>", data, "a mapping with keys name, kind, measurement, ...")
+    if "source" in data:
+        raise DeviceError(source, "source", data["source"], "no key 'source' (it is set from the file name)")
+    try:
+        return DeviceProfile.model_validate({**data, "source": source})
+    except ValidationError as exc:
+        errors = exc.errors()
+        key = _key(errors[0]["loc"])
+        # A union field fails once per member ("'auto'" or "an integer >= 1"): say all of them.
+        messages = [e["msg"].removeprefix("Value error, ") for e in errors if _key(e["loc"]) == key]
+        allowed = " or ".join(dict.fromkeys(messages))
+        raise DeviceError(source, key or "<file>", errors[0].get("input"), allowed) from None
+
+
+def _key(loc: tuple[int | str, ...]) -> str:
+    """The dotted key of a pydantic error location, without pydantic's union-member tags."""
+    parts = [str(p) for p in loc]
+    return ".".join(p for p in parts if not p.startswith(_UNION_TAGS) and p not in ("int", "str", "float"))
+
+
+_UNION_TAGS = ("function-", "literal[", "constrained-")

@@ -1,0 +1,129 @@
+"""Latency of architectures on devices: export, measure (here or on an agent), cache.
+
+The one entry point most code needs is :func:`measure_arch`. This package is the only
+part of hwsearch that imports onnxruntime, and it does so only in the modules that run
+models (:mod:`~hwsearch.latency.runtime`, and the agent when it measures). Importing
+``hwsearch.latency`` itself pulls in neither onnxruntime nor torch.
+
+Modules: :mod:`~hwsearch.latency.measurement` (the record and the settings),
+:mod:`~hwsearch.latency.runtime` (timing with onnxruntime),
+:mod:`~hwsearch.latency.cache` (SQLite cache), :mod:`~hwsearch.latency.agent` (the
+device agent server) and :mod:`~hwsearch.latency.client` (its client).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from hwsearch.errors import AgentError, MeasurementError, ProviderUnavailableError
+from hwsearch.latency.cache import CacheKey, LatencyCache, default_cache_path
+from hwsearch.latency.measurement import NOISY_CV, ORT_PROVIDERS, SOURCES, Measurement, MeasureSettings
+
+if TYPE_CHECKING:
+    from hwsearch.arch import Arch
+    from hwsearch.devices import DeviceProfile
+    from hwsearch.latency.client import AgentClient
+
+__all__ = [
+    "NOISY_CV",
+    "SOURCES",
+    "CacheKey",
+    "LatencyCache",
+    "MeasureSettings",
+    "Measurement",
+    "cache_key",
+    "default_cache_path",
+    "measure_arch",
+]
+
+
+def cache_key(arch: Arch, device: DeviceProfile, agent: AgentClient | None = None) -> CacheKey:
+    """The cache key of ``arch`` on ``device`` (reached through ``agent``, if given)."""
+    identity = device.identity(agent.url if agent is not None else None)
+    return CacheKey(arch.to_str(), identity, device.settings.digest())
+
+
+def measure_arch(
+    arch: Arch,
+    device: DeviceProfile,
+    *,
+    cache: LatencyCache | None = None,
+    remeasure: bool = False,
+    agent: AgentClient | None = None,
+) -> Measurement:
+    """The measured latency of ``arch`` on ``device``, from ``cache`` when it has it.
+
+    Otherwise ``arch`` is exported to ONNX and timed here (a ``local`` profile) or by
+    ``agent``, and the result is stored. ``remeasure`` skips the look-up, measures
+    again and replaces the cached figure. A ``remote`` profile needs an agent to
+    measure (not to read the cache); a profile's own ``agent_url`` is used when
+    ``agent`` is None.
+    """
+    if agent is None and device.agent_url is not None:
+        from hwsearch.latency.client import AgentClient
+
+        agent = AgentClient(device.agent_url, _env_token())
+    settings = device.settings
+    key = cache_key(arch, device, agent)
+    if cache is not None and not remeasure:
+        found = cache.get(key)
+        if found is not None:
+            return found
+    if agent is None and device.kind == "remote":
+        raise MeasurementError(
+            f"device {device.name!r} is a remote board and no agent is given",
+            value=device.name,
+            hint="start 'hwsearch agent' on the board and pass --agent URL (token in $HWSEARCH_AGENT_TOKEN)",
+        )
+    # Find out whether the measurement can happen before spending time on the export.
+    if agent is None:
+        from hwsearch.latency.runtime import check_provider
+
+        check_provider(settings.provider)
+        max_bytes = None
+    else:
+        max_bytes = _check_agent(agent, settings)
+    from hwsearch.export import export_onnx
+
+    model_bytes = export_onnx(arch)
+    if max_bytes is not None and len(model_bytes) > max_bytes:
+        raise AgentError(
+            f"the model of {arch} is {len(model_bytes)} bytes; the agent at {agent.url} accepts at most {max_bytes}",
+            value=len(model_bytes),
+            hint="restart the agent with a larger --max-bytes",
+        )
+    if agent is None:
+        from hwsearch.latency.runtime import measure_onnx
+
+        measurement = measure_onnx(model_bytes, settings)
+    else:
+        measurement = agent.measure(model_bytes, settings)
+    measurement = replace(measurement, device=key.device)
+    if cache is not None:
+        cache.put(key, measurement)
+    return measurement
+
+
+def _check_agent(agent: AgentClient, settings: MeasureSettings) -> int | None:
+    """Ask the agent what it offers; raise if it cannot run ``settings.provider``. Returns its size limit."""
+    info = agent.info()
+    offered = info.get("providers", [])
+    wanted = ORT_PROVIDERS[settings.provider]
+    if isinstance(offered, list) and wanted not in offered:
+        raise ProviderUnavailableError(
+            f"the agent at {agent.url} cannot run provider {settings.provider}: its onnxruntime "
+            f"{info.get('runtime_version', '?')} offers {', '.join(map(str, offered)) or 'nothing'}",
+            value=settings.provider,
+            hint="install onnxruntime-gpu on the board, or choose a profile with provider cpu",
+        )
+    limit = info.get("max_bytes")
+    return limit if isinstance(limit, int) and not isinstance(limit, bool) else None
+
+
+def _env_token() -> str | None:
+    import os
+
+    from hwsearch.latency.agent import TOKEN_ENV
+
+    return os.environ.get(TOKEN_ENV) or None

@@ -1,0 +1,335 @@
+"""The device agent: a small HTTP server on the target board that times ONNX models.
+
+Runs with only onnxruntime, numpy and the standard library (no torch, no onnx, no
+pydantic), so a board needs ``pip install onnxruntime numpy`` and
+``pip install --no-deps hwsearch``; start it with ``python -m hwsearch.latency.agent``
+(or ``hwsearch agent`` where the full package is installed).
+
+Protocol (JSON responses; errors are ``{"error": MESSAGE, "status": CODE}``):
+
+``GET /info``
+    device facts, hwsearch and onnxruntime versions, available providers, size limit.
+``POST /measure?provider=cpu&threads=0&precision=fp32&warmup_runs=10&min_runs=50&min_time_s=0.5&max_runs=10000``
+    body: the raw ONNX bytes (``Content-Type: application/octet-stream``, with
+    ``Content-Length``); settings in the query string, each optional (defaults as in
+    :class:`MeasureSettings`). Answer: a :class:`Measurement` as JSON.
+
+Security: binds to 127.0.0.1 unless told otherwise, and refuses a non-loopback address
+without a token. With a token, every request must carry ``Authorization: Bearer TOKEN``
+(compared in constant time) or gets 401. Bodies over ``max_bytes`` get 413 before they
+are read; bytes that are not a self-contained ONNX model get 400. The body is only ever
+handed to onnxruntime as a model: nothing is unpickled, evaluated or executed.
+Measurements run one at a time under a lock so concurrent requests do not disturb
+each other's timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hmac
+import ipaddress
+import json
+import os
+import platform
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from hwsearch import __version__
+from hwsearch.errors import AgentError, HwsearchError, InvalidModelError, ProviderUnavailableError, SettingsError
+from hwsearch.latency.measurement import Measurement, MeasureSettings
+from hwsearch.latency.onnx_check import check_onnx_bytes
+
+TOKEN_ENV = "HWSEARCH_AGENT_TOKEN"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+PROTOCOL = 1
+# A client that stops sending must not hold a handler thread for ever.
+SOCKET_TIMEOUT_S = 60.0
+# After refusing a request, read (and drop) what the client is still sending for at most
+# this long, so that it receives the refusal instead of a connection reset.
+_LINGER_S = 2.0
+_LINGER_BYTES = 256 * 1024 * 1024
+
+Measure = Callable[[bytes, MeasureSettings], Measurement]
+
+
+def is_loopback(host: str) -> bool:
+    """True when every address ``host`` resolves to is a loopback address."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(info[4][0]).is_loopback for info in infos)
+
+
+class AgentServer(ThreadingHTTPServer):
+    """The agent's HTTP server; one thread per connection, one measurement at a time."""
+
+    daemon_threads = True
+
+    def __init__(
+        self,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        *,
+        token: str | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        measure: Measure | None = None,
+    ) -> None:
+        if token is not None and not token:
+            token = None
+        if token is None and not is_loopback(host):
+            raise AgentError(
+                f"refusing to listen on {host!r} without a token",
+                value=host,
+                hint=f"set --token or ${TOKEN_ENV}, or listen on 127.0.0.1",
+            )
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+            raise AgentError(f"max_bytes = {max_bytes!r} is invalid", value=max_bytes, hint="a positive integer")
+        if measure is None:
+            from hwsearch.latency.runtime import measure_onnx
+
+            measure = measure_onnx
+        self.token = token
+        self.max_bytes = max_bytes
+        self.measure = measure
+        self.measure_lock = threading.Lock()
+        if ":" in host:
+            self.address_family = socket.AF_INET6
+        try:
+            super().__init__((host, port), AgentHandler)
+        except OSError as exc:
+            raise AgentError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", value=f"{host}:{port}") from None
+
+    @property
+    def url(self) -> str:
+        """The base URL clients use."""
+        host, port = self.server_address[:2]
+        shown = f"[{host}]" if ":" in str(host) else host
+        return f"http://{shown}:{port}"
+
+    def info(self) -> dict[str, Any]:
+        """What ``GET /info`` answers."""
+        from hwsearch.latency import runtime
+
+        return {
+            "agent": "hwsearch",
+            "protocol": PROTOCOL,
+            "hwsearch_version": __version__,
+            "runtime": runtime.RUNTIME,
+            "runtime_version": runtime.runtime_version(),
+            "providers": runtime.available_providers(),
+            "host": runtime.host_description(),
+            "machine": platform.machine(),
+            "system": f"{platform.system()} {platform.release()}",
+            "python": platform.python_version(),
+            "cpu_count": runtime.resolve_threads(0),
+            "max_bytes": self.max_bytes,
+        }
+
+
+class AgentHandler(BaseHTTPRequestHandler):
+    """Routes ``GET /info`` and ``POST /measure``; everything else is an error."""
+
+    server: AgentServer
+    server_version = f"hwsearch-agent/{__version__}"
+    timeout = SOCKET_TIMEOUT_S
+
+    def log_message(self, format: str, *args: Any) -> None:
+        sys.stderr.write(f"hwsearch agent: {self.address_string()} {format % args}\n")
+
+    def do_GET(self) -> None:
+        path = urlsplit(self.path).path
+        if not self._authorised(body_length=0):
+            return
+        if path == "/info":
+            self._send_json(HTTPStatus.OK, self.server.info())
+        elif path == "/measure":
+            self._send_error(HTTPStatus.METHOD_NOT_ALLOWED, "use POST /measure", headers={"Allow": "POST"})
+        else:
+            self._send_error(HTTPStatus.NOT_FOUND, f"no endpoint {path}; endpoints: GET /info, POST /measure")
+
+    def do_POST(self) -> None:
+        parts = urlsplit(self.path)
+        length = self._content_length()
+        if length is None or not self._authorised(body_length=length):
+            return
+        if parts.path != "/measure":
+            self._refuse(HTTPStatus.NOT_FOUND, f"no endpoint POST {parts.path}; use POST /measure", length)
+            return
+        if length > self.server.max_bytes:
+            self._refuse(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                f"the model is {length} bytes; this agent accepts at most {self.server.max_bytes} (--max-bytes)",
+                length,
+            )
+            return
+        try:
+            settings = MeasureSettings.from_query(parse_qs(parts.query, keep_blank_values=True, strict_parsing=False))
+        except SettingsError as exc:
+            self._refuse(HTTPStatus.BAD_REQUEST, f"bad settings: {exc}", length)
+            return
+        body = self._read_body(length)
+        if body is None:
+            return
+        self._measure(body, settings)
+
+    def _measure(self, body: bytes, settings: MeasureSettings) -> None:
+        try:
+            check_onnx_bytes(body)  # refuse junk without waiting for the lock
+            with self.server.measure_lock:
+                measurement = self.server.measure(body, settings)
+        except (InvalidModelError, ProviderUnavailableError, SettingsError) as exc:
+            self._send_error(HTTPStatus.BAD_REQUEST, str(exc))
+            return
+        except HwsearchError as exc:
+            self._send_error(HTTPStatus.INTERNAL_SERVER_ERROR, str(exc))
+            return
+        except Exception as exc:  # one bad request must not take the agent down
+            self._send_error(HTTPStatus.INTERNAL_SERVER_ERROR, f"measurement failed: {type(exc).__name__}: {exc}")
+            return
+        self._send_json(HTTPStatus.OK, measurement.to_dict())
+
+    # ----- helpers -----------------------------------------------------------------
+
+    def _content_length(self) -> int | None:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            self._refuse(HTTPStatus.LENGTH_REQUIRED, "chunked bodies are not accepted; send Content-Length", 0)
+            return None
+        text = self.headers.get("Content-Length")
+        if text is None:
+            self._refuse(HTTPStatus.LENGTH_REQUIRED, "a Content-Length header is required", 0)
+            return None
+        if not text.strip().isdigit():
+            self._refuse(HTTPStatus.BAD_REQUEST, f"Content-Length {text!r} is not a number", 0)
+            return None
+        return int(text)
+
+    def _authorised(self, body_length: int) -> bool:
+        token = self.server.token
+        if token is None:
+            return True
+        scheme, _, given = self.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
+            return True
+        self._refuse(
+            HTTPStatus.UNAUTHORIZED,
+            "missing or wrong token; send 'Authorization: Bearer TOKEN'",
+            body_length,
+            headers={"WWW-Authenticate": 'Bearer realm="hwsearch-agent"'},
+        )
+        return False
+
+    def _read_body(self, length: int) -> bytes | None:
+        chunks, remaining = [], length
+        while remaining > 0:
+            chunk = self.rfile.read(min(remaining, 1 << 20))
+            if not chunk:
+                self._send_error(HTTPStatus.BAD_REQUEST, f"the body ended after {length - remaining} of {length} bytes")
+                return None
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
+
+    def _send_json(self, status: HTTPStatus, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload, sort_keys=True).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Connection", "close")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+        self.wfile.flush()
+        self.close_connection = True
+
+    def _send_error(self, status: HTTPStatus, message: str, headers: dict[str, str] | None = None) -> None:
+        self._send_json(status, {"error": message, "status": int(status)}, headers)
+
+    def _refuse(
+        self, status: HTTPStatus, message: str, body_length: int, headers: dict[str, str] | None = None
+    ) -> None:
+        """Answer without reading the body, then drain what the client still sends (bounded)."""
+        self._send_error(status, message, headers)
+        if body_length <= 0:
+            return
+        try:
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(_LINGER_S)
+            deadline, drained = time.monotonic() + _LINGER_S, 0
+            while drained < min(body_length, _LINGER_BYTES) and time.monotonic() < deadline:
+                chunk = self.connection.recv(1 << 16)
+                if not chunk:
+                    break
+                drained += len(chunk)
+        except OSError:
+            pass  # the client went away; nothing more to tell it
+
+
+def serve(
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    *,
+    token: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    ready: Callable[[AgentServer], None] | None = None,
+) -> int:
+    """Run an agent until interrupted; ``ready`` is called once it listens. Returns 0."""
+    server = AgentServer(host, port, token=token, max_bytes=max_bytes)
+    with server:
+        if ready is not None:
+            ready(server)
+        else:
+            auth = "token required" if server.token else "no token (loopback only)"
+            everywhere = " on every interface: use this board's address" if host in ("0.0.0.0", "::", "") else ""
+            print(f"hwsearch agent listening on {server.url}{everywhere} ({auth}; max {max_bytes} bytes)", flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            print("hwsearch agent: stopped", file=sys.stderr)
+    return 0
+
+
+def add_agent_arguments(parser: argparse.ArgumentParser) -> None:
+    """The agent's options, shared by ``hwsearch agent`` and ``python -m hwsearch.latency.agent``."""
+    parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any free)")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get(TOKEN_ENV),
+        help=f"shared secret clients must send (default ${TOKEN_ENV}); required off loopback",
+    )
+    parser.add_argument(
+        "--max-bytes", type=int, default=DEFAULT_MAX_BYTES, help=f"largest model accepted (default {DEFAULT_MAX_BYTES})"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m hwsearch.latency.agent``: the agent without the rest of the CLI's dependencies."""
+    parser = argparse.ArgumentParser(prog="hwsearch agent", description="Serve latency measurements on this device.")
+    add_agent_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return serve(args.host, args.port, token=args.token, max_bytes=args.max_bytes)
+    except HwsearchError as exc:
+        print(f"hwsearch agent: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

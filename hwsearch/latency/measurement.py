@@ -1,0 +1,280 @@
+"""The latency record and the settings a measurement is made with. Standard library only.
+
+:class:`Measurement` is the one record every latency in hwsearch travels in, whether it
+was timed on a device (``source="measured"``), read from a lookup table (``"lut"``) or
+predicted by a model (``"predicted"``). The source is a required field with no default,
+so nothing can turn into a measurement by omission.
+
+:class:`MeasureSettings` says how to time a model; its :meth:`~MeasureSettings.digest`
+is part of the latency-cache key, and its query form is how settings travel to a
+device agent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import MISSING, asdict, dataclass, fields
+from datetime import datetime, timezone
+from typing import Any
+
+from hwsearch.errors import MeasurementError, SettingsError
+
+SOURCES = ("measured", "lut", "predicted")
+PROVIDERS = ("cpu", "cuda", "tensorrt")
+# hwsearch provider name -> the onnxruntime execution provider that implements it.
+ORT_PROVIDERS = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+}
+PRECISIONS = ("fp32", "fp16")
+# Above this coefficient of variation (std / mean of the timed runs) a measurement is
+# flagged noisy: something else ran on the device, or clocks changed while timing.
+NOISY_CV = 0.05
+# Bump when the meaning of a settings field changes, so old cache entries stop matching.
+_SETTINGS_VERSION = 1
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    """How to time one model: provider, threads, precision, warm-up and stopping rule.
+
+    Timed runs continue until *both* ``min_runs`` runs and ``min_time_s`` seconds are
+    reached (the ``benchmark_model`` / ``trtexec`` habit), or ``max_runs`` runs are done.
+    ``threads=0`` means every core available to the process on the measuring host.
+    """
+
+    provider: str = "cpu"
+    threads: int = 0
+    precision: str = "fp32"
+    warmup_runs: int = 10
+    min_runs: int = 50
+    min_time_s: float = 0.5
+    max_runs: int = 10_000
+
+    def __post_init__(self) -> None:
+        _check_choice("provider", self.provider, PROVIDERS)
+        _check_choice("precision", self.precision, PRECISIONS)
+        _check_int("threads", self.threads, 0, 1024)
+        _check_int("warmup_runs", self.warmup_runs, 0, 100_000)
+        _check_int("min_runs", self.min_runs, 1, 1_000_000)
+        _check_int("max_runs", self.max_runs, 1, 1_000_000)
+        time_s = self.min_time_s
+        if isinstance(time_s, bool) or not isinstance(time_s, (int, float)) or not 0 <= time_s <= 3600:
+            raise SettingsError(f"min_time_s = {time_s!r} is invalid", value=time_s, hint="seconds in [0, 3600]")
+        object.__setattr__(self, "min_time_s", float(time_s))
+        if self.max_runs < self.min_runs:
+            raise SettingsError(f"max_runs = {self.max_runs} is below min_runs = {self.min_runs}", value=self.max_runs)
+        if self.precision == "fp16" and self.provider != "tensorrt":
+            # The exported model is fp32; only TensorRT can build an fp16 engine from it.
+            raise SettingsError(
+                f"precision fp16 is not available with provider {self.provider!r}",
+                value=self.precision,
+                hint="fp16 needs provider tensorrt; use fp32 otherwise",
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of the fields."""
+        return asdict(self)
+
+    def digest(self) -> str:
+        """A stable 16-hex-digit hash of the settings, for cache keys."""
+        payload = json.dumps({"version": _SETTINGS_VERSION, **self.to_dict()}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def to_query(self) -> dict[str, str]:
+        """The settings as query-string parameters (how they travel to an agent)."""
+        return {key: str(value) for key, value in self.to_dict().items()}
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, Sequence[str]]) -> MeasureSettings:
+        """Parse ``urllib.parse.parse_qs`` output strictly; unknown or repeated keys raise."""
+        known = {f.name: f.type for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, items in query.items():
+            if key not in known:
+                raise SettingsError(f"unknown setting {key!r}", value=key, hint=f"settings: {', '.join(known)}")
+            if len(items) != 1:
+                raise SettingsError(f"setting {key!r} is given {len(items)} times", value=list(items))
+            text = items[0]
+            kind = known[key]
+            try:
+                values[key] = int(text) if kind == "int" else float(text) if kind == "float" else text
+            except ValueError:
+                raise SettingsError(f"setting {key} = {text!r} is not a number", value=text) from None
+        return cls(**values)
+
+
+def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise SettingsError(f"{name} = {value!r} is invalid", value=value, hint=f"one of {', '.join(allowed)}")
+
+
+def _check_int(name: str, value: Any, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise SettingsError(f"{name} = {value!r} is invalid", value=value, hint=f"an integer in [{low}, {high}]")
+
+
+@dataclass(frozen=True)
+class TimingStats:
+    """Summary statistics of a list of run times, in milliseconds."""
+
+    median_ms: float
+    p90_ms: float
+    mean_ms: float
+    std_ms: float
+    min_ms: float
+    max_ms: float
+    outliers: int
+    runs: int
+
+
+def summarize(times_ms: Sequence[float]) -> TimingStats:
+    """Median, p90 (linear interpolation), mean, sample std, extremes and Tukey outliers.
+
+    An outlier is a run outside ``[Q1 - 1.5 IQR, Q3 + 1.5 IQR]``; the count makes
+    interference visible even when the median is unaffected.
+    """
+    if not times_ms:
+        raise MeasurementError("no timed runs to summarise", value=list(times_ms))
+    data = sorted(float(t) for t in times_ms)
+    n = len(data)
+    if n == 1:
+        only = data[0]
+        return TimingStats(only, only, only, 0.0, only, only, 0, 1)
+    deciles = statistics.quantiles(data, n=10, method="inclusive")
+    q1, _, q3 = statistics.quantiles(data, n=4, method="inclusive")
+    fence = 1.5 * (q3 - q1)
+    outliers = sum(1 for t in data if t < q1 - fence or t > q3 + fence)
+    return TimingStats(
+        median_ms=statistics.median(data),
+        p90_ms=deciles[8],
+        mean_ms=statistics.fmean(data),
+        std_ms=statistics.stdev(data),
+        min_ms=data[0],
+        max_ms=data[-1],
+        outliers=outliers,
+        runs=n,
+    )
+
+
+def utc_now() -> str:
+    """The current time as ISO 8601 in UTC, to the second."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One latency figure for one model on one device, with its provenance.
+
+    Times are per inference at batch 1, in milliseconds. ``warmup`` runs preceded the
+    ``runs`` timed ones. ``host`` names the machine (board model or CPU model);
+    ``device`` the hwsearch device profile, when known. ``source`` says whether the
+    figure was measured, read from a lookup table, or predicted.
+    """
+
+    median_ms: float
+    p90_ms: float
+    mean_ms: float
+    std_ms: float
+    min_ms: float
+    max_ms: float
+    outliers: int
+    runs: int
+    warmup: int
+    provider: str
+    threads: int
+    precision: str
+    runtime: str
+    runtime_version: str
+    host: str
+    timestamp: str
+    source: str
+    device: str = ""
+    model_sha256: str = ""
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise MeasurementError(
+                f"measurement source {self.source!r} is unknown", value=self.source, hint=f"one of {', '.join(SOURCES)}"
+            )
+        for name in ("median_ms", "p90_ms", "mean_ms", "std_ms", "min_ms", "max_ms"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise MeasurementError(f"measurement {name} = {value!r} is invalid", value=value)
+            object.__setattr__(self, name, float(value))
+        for name in ("outliers", "runs", "warmup", "threads"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise MeasurementError(f"measurement {name} = {value!r} is invalid", value=value)
+        for name in (
+            "provider",
+            "precision",
+            "runtime",
+            "runtime_version",
+            "host",
+            "timestamp",
+            "device",
+            "model_sha256",
+        ):
+            if not isinstance(getattr(self, name), str):
+                raise MeasurementError(f"measurement {name} = {getattr(self, name)!r} is not a string", value=name)
+        if self.source == "measured" and self.runs < 1:
+            raise MeasurementError("a measured latency needs at least one timed run", value=self.runs)
+
+    @classmethod
+    def from_times(cls, times_ms: Sequence[float], **provenance: Any) -> Measurement:
+        """Summarise ``times_ms`` into a record; ``provenance`` gives the remaining fields."""
+        stats = summarize(times_ms)
+        return cls(**asdict(stats), **provenance)
+
+    @property
+    def cv(self) -> float:
+        """Coefficient of variation of the timed runs: std / mean (0 when the mean is 0)."""
+        return self.std_ms / self.mean_ms if self.mean_ms > 0 else 0.0
+
+    @property
+    def noisy(self) -> bool:
+        """True when :attr:`cv` is above :data:`NOISY_CV`: the timings were disturbed."""
+        return self.cv > NOISY_CV
+
+    @property
+    def is_measured(self) -> bool:
+        """True only for a latency timed on a device, never for a table look-up or prediction."""
+        return self.source == "measured"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of the stored fields (``cv`` and ``noisy`` are derived, not stored)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Measurement:
+        """Rebuild from :meth:`to_dict`; unknown or missing keys raise :class:`MeasurementError`."""
+        if not isinstance(data, Mapping):
+            raise MeasurementError("a measurement must be a JSON object", value=data)
+        names = [f.name for f in fields(cls)]
+        unknown = sorted(set(data) - set(names))
+        if unknown:
+            raise MeasurementError(f"unknown key {unknown[0]!r} in a measurement", value=unknown[0])
+        required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+        missing = [name for name in required if name not in data]
+        if missing:
+            raise MeasurementError(f"missing key {missing[0]!r} in a measurement", value=missing[0])
+        return cls(**dict(data))
+
+    def to_json(self) -> str:
+        """Deterministic JSON text of :meth:`to_dict`."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Measurement:
+        """Inverse of :meth:`to_json`."""
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise MeasurementError(f"measurement JSON does not parse: {exc}", value=text[:80]) from None
+        return cls.from_dict(data)

@@ -1,0 +1,51 @@
+"""Shared pieces of the latency, agent and CLI tests (not a test module itself)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from hwsearch.arch import Arch, mobilenet_v1
+from hwsearch.latency.agent import AgentServer
+from hwsearch.latency.measurement import MeasureSettings
+
+# Small enough to export in ~0.2 s and run in well under a millisecond.
+TINY: Arch = mobilenet_v1(0.25, 32, num_classes=10)
+FAST = MeasureSettings(threads=1, warmup_runs=2, min_runs=5, min_time_s=0.0, max_runs=50)
+
+FAST_PROFILE = """\
+name: {name}
+description: local CPU with very few runs, for tests
+kind: {kind}
+measurement:
+  provider: {provider}
+  threads: 1
+  warmup_runs: 2
+  min_runs: 5
+  min_time_s: 0.0
+  max_runs: 50
+"""
+
+
+def write_profile(folder: Path, name: str = "fast-cpu", *, kind: str = "local", provider: str = "cpu") -> Path:
+    """A device profile file with FAST-like settings; returns its path."""
+    path = folder / f"{name}.yaml"
+    path.write_text(FAST_PROFILE.format(name=name, kind=kind, provider=provider), encoding="utf-8")
+    return path
+
+
+@contextmanager
+def running_agent(**kwargs: Any) -> Iterator[AgentServer]:
+    """A real agent on 127.0.0.1, any free port, served from a thread."""
+    server = AgentServer("127.0.0.1", 0, **kwargs)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
