@@ -9,7 +9,9 @@ or equals it at the precision the paper prints (``2.6`` M parameters for 2.569 M
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
+from importlib import resources
 
 from hwsearch.arch import Arch, Layer, conv_mobilenet, mobilenet_v1, shallow_mobilenet
 from hwsearch.cost import count_cost, layer_cost
@@ -138,3 +140,33 @@ def _slim_figures() -> list[Figure]:
 def paper_figures() -> list[Figure]:
     """Every figure of the paper's Tables 2-7 and 9 and the TF-slim body totals, with our counts."""
     return _share_figures() + _table3_figures() + _model_figures() + _slim_figures()
+
+
+@dataclass(frozen=True)
+class GridModel:
+    """One of the paper's 16 alpha x resolution models with its published ImageNet figures."""
+
+    alpha: float
+    resolution: int
+    mmacs_listed: float
+    top1: float
+    top5: float
+
+    @property
+    def arch(self) -> Arch:
+        """The model as an architecture."""
+        return mobilenet_v1(self.alpha, self.resolution)
+
+
+GRID_SOURCE = "tensorflow/models research/slim/nets/mobilenet_v1.md (2018_02_22 checkpoints)"
+
+
+def paper_grid() -> list[GridModel]:
+    """The 16 models of the paper's alpha x resolution grid (float checkpoints), from the package's copy."""
+    text = resources.files("hwsearch.reference").joinpath("mobilenet_v1_grid.csv").read_text(encoding="utf-8")
+    rows = csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))
+    return [
+        GridModel(float(r["alpha"]), int(r["resolution"]), float(r["mmacs_listed"]), float(r["top1_float"]),
+                  float(r["top5_float"]))
+        for r in rows
+    ]  # fmt: skip

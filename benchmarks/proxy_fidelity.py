@@ -1,0 +1,106 @@
+"""How faithful is the accuracy proxy, and at what cost?
+
+Prints, for a budget (default ``standard``):
+(a) Spearman between the budget and a long training (``--long-factor`` x the epochs) of the
+    16 grid models plus ``--random`` samples of the default space, on the same data;
+(b) R^2 of proxy accuracy against log10(MACs) on the 16 grid;
+(c) Spearman between proxy accuracy and the paper's ImageNet top-1 on the 16 grid;
+(d) wall time of the 16-grid reproduction.
+Goals: (a), (b), (c) >= 0.85; (d) <= 15 minutes on 2 cores.
+
+    python benchmarks/proxy_fidelity.py [--budget standard] [--set epochs=10 ...] [--skip-long]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import csv
+import time
+from pathlib import Path
+
+from hwsearch.arch import Arch
+from hwsearch.data import load_dataset
+from hwsearch.proxy.budgets import get_budget
+from hwsearch.proxy.reproduce import reproduce_grid, train_many
+from hwsearch.proxy.train import ProxyData
+from hwsearch.space import RandomSuggester, load_space, sample_valid
+from hwsearch.stats import spearman
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--budget", default="standard")
+    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="override budget fields")
+    parser.add_argument("--long-factor", type=int, default=5)
+    parser.add_argument("--random", type=int, default=8, help="random space samples added to (a)")
+    parser.add_argument("--skip-long", action="store_true", help="only (b), (c), (d)")
+    parser.add_argument("--csv", type=Path, help="append per-model rows to this CSV")
+    args = parser.parse_args()
+
+    overrides = {k: ast.literal_eval(v) for k, v in (item.split("=", 1) for item in args.set)}
+    budget = get_budget(args.budget).with_overrides(**overrides)
+    print(f"budget: {budget}")
+    dataset = load_dataset()
+    data = ProxyData.from_dataset(dataset, budget)
+
+    def progress(i: int, n: int, r: object) -> None:
+        print(f"  [{i:2d}/{n}] {r.accuracy * 100:5.2f}%  {r.train_seconds:5.1f}s  {r.arch}", flush=True)
+
+    rep = reproduce_grid(data, budget, progress)
+    print("\nalpha  res   MMACs  proxy%  imagenet%")
+    for row in rep.rows:
+        mmacs = row.macs / 1e6
+        print(f"{row.alpha:5.2f} {row.resolution:4d} {mmacs:7.1f} {row.proxy_accuracy:7.2f} {row.imagenet_top1:8.1f}")
+    fit = rep.fit
+    print(
+        f"\n(b) R^2 of proxy accuracy vs log10(MACs), 16 grid: {fit.r2:.3f} (slope {fit.slope:.2f} points/decade; "
+        f"paper's own: R^2 {rep.paper_fit.r2:.3f}, {rep.paper_fit.slope:.1f} points/decade)"
+    )
+    print(f"(c) Spearman proxy vs ImageNet top-1, 16 grid: {rep.spearman_imagenet:.3f}")
+    print(
+        f"(d) wall time, 16-grid '{budget.name}' reproduction: {rep.wall_seconds:.0f} s "
+        f"({rep.wall_seconds / 60:.1f} min)"
+    )
+    if args.csv:
+        new = not args.csv.exists()
+        with args.csv.open("a", newline="") as handle:
+            writer = csv.writer(handle)
+            if new:
+                writer.writerow(["budget", "overrides", "alpha", "resolution", "macs", "proxy", "imagenet", "seconds"])
+            for row in rep.rows:
+                writer.writerow(
+                    [
+                        budget.name,
+                        args.set,
+                        row.alpha,
+                        row.resolution,
+                        row.macs,
+                        row.proxy_accuracy,
+                        row.imagenet_top1,
+                        round(row.train_seconds, 2),
+                    ]
+                )
+    if args.skip_long:
+        return
+
+    space = load_space()
+    rng = RandomSuggester(2026)
+    extra = [sample_valid(space, rng) for _ in range(args.random)]
+    short_extra = train_many(extra, data, budget, progress)
+    long_budget = budget.with_overrides(
+        name=f"{budget.name}x{args.long_factor}", epochs=budget.epochs * args.long_factor
+    )
+    archs = [row.arch for row in rep.rows]
+    start = time.perf_counter()
+    long_results = train_many([Arch.from_str(a) for a in archs] + extra, data, long_budget, progress)
+    short_acc = [row.proxy_accuracy / 100 for row in rep.rows] + [r.accuracy for r in short_extra]
+    long_acc = [r.accuracy for r in long_results]
+    print(
+        f"\n(a) Spearman '{budget.name}' vs {args.long_factor}x-epoch training, {len(archs)} grid + {len(extra)} "
+        f"random: {spearman(short_acc, long_acc):.3f}  (long training took {time.perf_counter() - start:.0f} s)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""Commands about the accuracy proxy: ``reproduce``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from hwsearch.cli.output import console
+
+RESULTS = Path("results")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this module's sub-commands."""
+    rep = sub.add_parser("reproduce", help="train the paper's 16 alpha x rho models with the proxy; plot the trade-off")
+    add_data_arguments(rep)
+    rep.add_argument("--budget", default="standard", help="proxy fidelity: quick, standard or full")
+    rep.add_argument("--out", type=Path, help="output folder (default results/reproduce-BUDGET)")
+    rep.set_defaults(func=cmd_reproduce)
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--dataset`` and ``--data-dir``."""
+    parser.add_argument("--dataset", default="fashion-mnist", help="fashion-mnist, cifar10 or imagefolder:PATH")
+    parser.add_argument("--data-dir", type=Path, help="folder holding the data set's files")
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from hwsearch.data import load_dataset
+    from hwsearch.paper import GRID_SOURCE
+    from hwsearch.proxy.budgets import get_budget
+    from hwsearch.proxy.reproduce import reproduce_grid
+    from hwsearch.proxy.train import ProxyData, ProxyResult
+    from hwsearch.report.plots import TradeoffPanel, plot_tradeoff
+
+    budget = get_budget(args.budget)
+    out_dir = args.out or RESULTS / f"reproduce-{budget.name}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dataset = load_dataset(args.dataset, data_dir=args.data_dir)
+    data = ProxyData.from_dataset(dataset, budget)
+    out = console()
+    out.print(f"training the paper's 16 models on {dataset.name} ({dataset.source}), budget '{budget.name}'")
+
+    def progress(i: int, n: int, result: ProxyResult) -> None:
+        out.print(f"[{i:2d}/{n}] {100 * result.accuracy:6.2f}%  {result.train_seconds:5.1f}s  {result.arch}")
+
+    rep = reproduce_grid(data, budget, progress)
+    table = pd.DataFrame(rep.records())
+    csv_path = out_dir / "grid.csv"
+    table.to_csv(csv_path, index=False)
+    labels = [f"{r.alpha:g}-{r.resolution}" for r in rep.rows]
+    macs = [r.macs for r in rep.rows]
+    png = plot_tradeoff(
+        [
+            TradeoffPanel(f"proxy: {dataset.name}, budget '{budget.name}'", macs,
+                          [r.proxy_accuracy for r in rep.rows], rep.fit, "proxy validation accuracy (%)", labels),
+            TradeoffPanel("paper: ImageNet top-1 (TF-slim release)", macs, [r.imagenet_top1 for r in rep.rows],
+                          rep.paper_fit, "ImageNet top-1 (%)", labels),
+        ],
+        out_dir / "tradeoff.png",
+        suptitle="MobileNet V1: accuracy vs Mult-Adds, alpha in {1, 0.75, 0.5, 0.25} x rho in {1, 0.857, 0.714, 0.571}",
+    )  # fmt: skip
+    fit = rep.fit
+    out.print(f"R² (proxy accuracy vs log10 MACs): {fit.r2:.3f}")
+    out.print(f"slope: {fit.slope:.2f} points per decade of MACs (paper's ImageNet: {rep.paper_fit.slope:.1f})")
+    out.print(f"Spearman (proxy vs ImageNet top-1): {rep.spearman_imagenet:.3f}")
+    out.print(f"wall time: {rep.wall_seconds:.0f} s; wrote {csv_path} and {png}")
+    out.print(f"ImageNet figures: {GRID_SOURCE}")
+    return 0

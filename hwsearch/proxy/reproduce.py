@@ -1,0 +1,85 @@
+"""Train the paper's 16 alpha x rho models with the proxy and compare with the paper's trade-off."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from hwsearch.arch import Arch
+from hwsearch.cost import count_cost
+from hwsearch.paper import paper_grid
+from hwsearch.proxy.budgets import Budget
+from hwsearch.proxy.train import ProxyData, ProxyResult, train_proxy
+from hwsearch.stats import LinearFit, log_macs_fit, spearman
+
+Progress = Callable[[int, int, ProxyResult], None]
+
+
+@dataclass(frozen=True)
+class GridRow:
+    """One grid model: its cost, proxy accuracy (%) and the paper's ImageNet top-1 (%)."""
+
+    alpha: float
+    resolution: int
+    arch: str
+    macs: int
+    params: int
+    proxy_accuracy: float
+    imagenet_top1: float
+    train_seconds: float
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """The 16-model reproduction and its fidelity figures."""
+
+    rows: tuple[GridRow, ...]
+    budget: str
+    dataset: str
+    wall_seconds: float
+
+    @property
+    def fit(self) -> LinearFit:
+        """Proxy accuracy (%) against log10(MACs)."""
+        return log_macs_fit([r.macs for r in self.rows], [r.proxy_accuracy for r in self.rows])
+
+    @property
+    def paper_fit(self) -> LinearFit:
+        """ImageNet top-1 (%) against log10(MACs), the paper's own line."""
+        return log_macs_fit([r.macs for r in self.rows], [r.imagenet_top1 for r in self.rows])
+
+    @property
+    def spearman_imagenet(self) -> float:
+        """Rank correlation between proxy accuracy and ImageNet top-1."""
+        return spearman([r.proxy_accuracy for r in self.rows], [r.imagenet_top1 for r in self.rows])
+
+    def records(self) -> list[dict[str, object]]:
+        """Rows as plain dicts, for a table."""
+        return [asdict(r) for r in self.rows]
+
+
+def train_many(
+    archs: list[Arch], data: ProxyData, budget: Budget, progress: Progress | None = None
+) -> list[ProxyResult]:
+    """Train each architecture in turn."""
+    results = []
+    for i, arch in enumerate(archs):
+        result = train_proxy(arch, data, budget)
+        results.append(result)
+        if progress is not None:
+            progress(i + 1, len(archs), result)
+    return results
+
+
+def reproduce_grid(data: ProxyData, budget: Budget, progress: Progress | None = None) -> Reproduction:
+    """Train the paper's 16 grid models under ``budget`` on ``data``."""
+    start = time.perf_counter()
+    grid = paper_grid()
+    results = train_many([m.arch for m in grid], data, budget, progress)
+    rows = []
+    for model, result in zip(grid, results, strict=True):
+        cost = count_cost(model.arch)
+        rows.append(GridRow(model.alpha, model.resolution, model.arch.to_str(), cost.macs, cost.params,
+                            100.0 * result.accuracy, model.top1, result.train_seconds))  # fmt: skip
+    return Reproduction(tuple(rows), budget.name, data.name, time.perf_counter() - start)

@@ -1,0 +1,1 @@
+"""Published reference data shipped with hwsearch, each file naming its source."""
