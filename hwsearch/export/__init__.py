@@ -1,0 +1,8 @@
+"""Export an architecture for deployment: ONNX bytes and standalone PyTorch source."""
+
+from __future__ import annotations
+
+from hwsearch.export.onnx_export import DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAME, ExportError, export_onnx, write_onnx
+from hwsearch.export.torch_source import torch_source
+
+__all__ = ["DEFAULT_OPSET", "INPUT_NAME", "OUTPUT_NAME", "ExportError", "export_onnx", "torch_source", "write_onnx"]

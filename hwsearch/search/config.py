@@ -1,0 +1,78 @@
+"""The settings of one search run, validated, and stored inside the study itself.
+
+Everything needed to rebuild a candidate's score lives in the study: this record as a
+study attribute, and each trial's architecture and figures as trial attributes. So a run
+can be resumed, reported or joined by another worker from its storage alone.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from hwsearch.errors import HwsearchError
+
+SAMPLERS = ("nsga2", "tpe", "random", "grid")
+CONFIG_ATTR = "hwsearch_config"
+_POSITIVE_OPTIONS = {
+    "latency_budget_ms": "--latency-budget-ms",
+    "macs_budget": "--macs-budget",
+    "timeout_min": "--timeout",
+}
+
+
+class SearchConfigError(HwsearchError):
+    """A search option outside its allowed range."""
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Options of ``hwsearch run``; see the CLI help for each field's meaning."""
+
+    device: str = "jetson-nano"
+    space: str = "mobilenet_v1"
+    trials: int = 40
+    budget: str = "quick"
+    sampler: str = "nsga2"
+    seed: int = 0
+    latency_budget_ms: float | None = None
+    macs_budget: float | None = None
+    timeout_min: float | None = None
+    baselines: bool = True
+    dataset: str = "fashion-mnist"
+    data_dir: str | None = None
+    agent: str | None = None
+    population: int = 16
+
+    def __post_init__(self) -> None:
+        _positive_int("trials", self.trials)
+        _positive_int("population", self.population, low=2)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise SearchConfigError(f"--seed {self.seed!r} is invalid", value=self.seed, hint="an integer >= 0")
+        if self.sampler not in SAMPLERS:
+            raise SearchConfigError(f"--sampler {self.sampler!r} is unknown", value=self.sampler,
+                                    hint=f"one of {', '.join(SAMPLERS)}")  # fmt: skip
+        for name, flag in _POSITIVE_OPTIONS.items():
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise SearchConfigError(f"{flag} {value!r} is invalid", value=value, hint="a number > 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict, for the study's attributes."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
+        """Inverse of :meth:`to_dict`; unknown keys (from a newer version) are an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SearchConfigError(f"the study records unknown setting {unknown[0]!r}", value=unknown[0],
+                                    hint="it was made by a newer hwsearch")  # fmt: skip
+        return cls(**data)
+
+
+def _positive_int(name: str, value: Any, low: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise SearchConfigError(f"--{name} {value!r} is invalid", value=value, hint=f"an integer >= {low}")

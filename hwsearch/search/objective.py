@@ -1,0 +1,94 @@
+"""The two-objective score of one candidate: proxy accuracy (max) and device latency (min).
+
+Hard constraints (space validity, latency budget, MAC budget) are checked before any
+training and recorded with Optuna's ``Trial.set_constraint``. An infeasible candidate gets
+an accuracy of 0 without being trained, and the samplers steer away from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import optuna
+
+from hwsearch.arch import Arch
+from hwsearch.cost import count_cost
+from hwsearch.latency.measurement import Measurement
+from hwsearch.proxy.train import EpochCallback, ProxyResult
+from hwsearch.space import SearchSpace
+
+LatencyFn = Callable[[Arch], Measurement]
+AccuracyFn = Callable[[Arch, EpochCallback | None], ProxyResult]
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What one evaluated trial produced, for progress lines."""
+
+    number: int
+    arch: str
+    accuracy_pct: float
+    latency: Measurement
+    macs: int
+    feasible: bool
+    train_seconds: float
+    baseline: str | None
+
+
+class Objective:
+    """Callable for ``study.optimize``: samples an arch, checks constraints, measures, trains."""
+
+    def __init__(self, space: SearchSpace, latency_fn: LatencyFn, accuracy_fn: AccuracyFn, *,
+                 latency_budget_ms: float | None = None, macs_budget: float | None = None,
+                 on_scored: Callable[[Scored], None] | None = None) -> None:  # fmt: skip
+        self.space = space
+        self.latency_fn = latency_fn
+        self.accuracy_fn = accuracy_fn
+        self.latency_budget_ms = latency_budget_ms
+        self.macs_budget = macs_budget
+        self.on_scored = on_scored
+
+    def __call__(self, trial: optuna.Trial) -> tuple[float, float]:
+        arch = self.space.sample(trial)
+        cost = count_cost(arch)
+        violations = self.space.violations(arch)
+        latency = self.latency_fn(arch)
+        constraints = {
+            "space_rules": float(len(violations)),
+            "latency_ms": 0.0 if self.latency_budget_ms is None else latency.median_ms - self.latency_budget_ms,
+            "macs": 0.0 if self.macs_budget is None else cost.macs - self.macs_budget,
+        }
+        feasible = all(c <= 0 for c in constraints.values())
+        for name, value in constraints.items():
+            trial.set_constraint(name, value)
+        attrs = {
+            "arch": arch.to_str(),
+            "macs": cost.macs,
+            "params": cost.params,
+            "latency_ms": latency.median_ms,
+            "latency_source": latency.source,
+            "latency": latency.to_dict(),
+            "violations": violations,
+            "feasible": feasible,
+        }
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        accuracy_pct, train_seconds = 0.0, 0.0
+        if feasible:
+            result = self.accuracy_fn(arch, None)
+            accuracy_pct, train_seconds = 100.0 * result.accuracy, result.train_seconds
+            trial.set_user_attr("accuracy_pct", accuracy_pct)
+            trial.set_user_attr("epoch_accuracy", list(result.epoch_accuracy))
+            trial.set_user_attr("train_seconds", train_seconds)
+            trial.set_user_attr("proxy_arch", result.proxy_arch)
+        if self.on_scored is not None:
+            baseline = trial.user_attrs.get("baseline")
+            self.on_scored(Scored(trial.number, arch.to_str(), accuracy_pct, latency, cost.macs, feasible,
+                                  train_seconds, baseline))  # fmt: skip
+        return accuracy_pct, latency.median_ms
+
+
+def constraints_of(trial: optuna.trial.FrozenTrial) -> dict[str, float]:
+    """Constraint values recorded by :class:`Objective` (<= 0 means satisfied)."""
+    return dict(trial.constraints)

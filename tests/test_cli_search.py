@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+import pytest
+from PIL import Image
+
+from hwsearch.arch import Arch
+from hwsearch.cli import main
+from hwsearch.cost import count_cost
+from tests._search_support import world
+
+
+def run_args(w, out, *extra):
+    return ["run", "--device", w["device"], "--space", w["space"], "--budget", w["budget"],
+            "--dataset", w["dataset"], "--out", str(out), "--sampler", "random", "--no-baselines", *extra]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("run")
+    w = world(tmp)
+    out = tmp / "run"
+    assert main(run_args(w, out, "--trials", "4")) == 0
+    return w, out
+
+
+def test_run_writes_every_output(finished_run):
+    _, out = finished_run
+    for name in ("study.db", "trials.csv", "pareto_latency.png", "tradeoff_macs.png", "hypervolume.png",
+                 "report.md", "report.html"):  # fmt: skip
+        assert (out / name).is_file(), name
+    table = pd.read_csv(out / "trials.csv")
+    assert len(table) == 4 and set(table.latency_source) == {"measured"}
+    assert table.feasible.all() and table.accuracy_pct.between(0, 100).all()
+    for row in table.itertuples():
+        assert count_cost(Arch.from_str(row.arch)).macs == row.macs
+    report = (out / "report.md").read_text()
+    assert "## Pareto front" in report and "source on" in report and "hypervolume" in report.lower()
+    assert "data:image/png;base64," in (out / "report.html").read_text()
+    with Image.open(out / "pareto_latency.png") as img:
+        assert img.format == "PNG" and np.unique(np.asarray(img.convert("L"))).size > 20
+
+
+def test_report_regenerates_outputs(finished_run, capsys):
+    _, out = finished_run
+    (out / "pareto_latency.png").unlink()
+    before = pd.read_csv(out / "trials.csv")
+    assert main(["report", str(out)]) == 0
+    assert (out / "pareto_latency.png").is_file()
+    pd.testing.assert_frame_equal(pd.read_csv(out / "trials.csv"), before)
+
+
+def test_resume_keeps_every_finished_trial(tmp_path, capsys):
+    w = world(tmp_path)
+    out = tmp_path / "run"
+    assert main(run_args(w, out, "--trials", "2")) == 0
+    first = pd.read_csv(out / "trials.csv")
+    assert main(run_args(w, out, "--trials", "2")) == 2  # exists: needs --resume
+    assert "--resume" in capsys.readouterr().err
+    assert main(["run", "--resume", "--out", str(out), "--trials", "4"]) == 0
+    after = pd.read_csv(out / "trials.csv")
+    assert len(after) == 4
+    pd.testing.assert_frame_equal(after.iloc[:2].reset_index(drop=True), first)
+
+
+def test_export_round_trip_in_a_fresh_interpreter(finished_run, tmp_path, capsys):
+    _, out = finished_run
+    assert main(["export", str(out), "--best", "--out", str(tmp_path / "exp")]) == 0
+    exp = tmp_path / "exp"
+    arch = Arch.from_json((exp / "arch.json").read_text())
+    scores = json.loads((exp / "scores.json").read_text())
+    table = pd.read_csv(out / "trials.csv")
+    assert scores["accuracy_pct"] == pytest.approx(table.accuracy_pct.max())
+    source = (exp / "model.py").read_text()
+    assert "hwsearch" not in source.split('"""', 2)[2].replace("exported by hwsearch", "")  # no hwsearch import
+    assert arch.to_str() in source and "measured" in source
+    check = (
+        "import importlib.util, torch\n"
+        f"spec = importlib.util.spec_from_file_location('m', {str(exp / 'model.py')!r})\n"
+        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+        "net = m.build().eval()\n"
+        "print(sum(p.numel() for n, p in net.named_parameters() if '.bn.' not in n))\n"
+        "print(tuple(net(torch.zeros(m.INPUT_SHAPE)).shape))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    params, shape = done.stdout.split("\n")[:2]
+    assert int(params) == count_cost(arch).params
+    assert shape == f"(1, {arch.num_classes})"
+    session = ort.InferenceSession(str(exp / "model.onnx"), providers=["CPUExecutionProvider"])
+    x = np.zeros((1, arch.in_channels, arch.resolution, arch.resolution), dtype=np.float32)
+    assert session.run(None, {"input": x})[0].shape == (1, arch.num_classes)
+
+
+def test_export_by_latency_and_trial(finished_run, tmp_path, capsys):
+    _, out = finished_run
+    table = pd.read_csv(out / "trials.csv")
+    limit = float(table.latency_ms.median())
+    assert main(["export", str(out), "--max-latency-ms", str(limit), "--out", str(tmp_path / "a")]) == 0
+    chosen = json.loads((tmp_path / "a" / "scores.json").read_text())
+    assert chosen["latency_ms"] <= limit
+    assert chosen["accuracy_pct"] == pytest.approx(table[table.latency_ms <= limit].accuracy_pct.max())
+    assert main(["export", str(out), "--trial", "1", "--out", str(tmp_path / "b")]) == 0
+    assert json.loads((tmp_path / "b" / "scores.json").read_text())["trial"] == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["run", "--trials", "0"], "--trials: 0"),
+        (["run", "--timeout", "-5"], "--timeout: -5"),
+        (["run", "--latency-budget-ms", "0"], "--latency-budget-ms: 0"),
+        (["run", "--device", "no-such-board"], "'no-such-board'"),
+        (["run", "--sampler", "cmaes", "--device", "local-cpu"], "'cmaes'"),
+        (["run", "--resume"], "--resume"),
+        (["report", "/nonexistent/run"], "/nonexistent/run"),
+        (["export", "/nonexistent/run", "--best"], "/nonexistent/run"),
+    ],
+)
+def test_bad_options_are_one_line(capsys, argv, needle):
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and needle in err and "Traceback" not in err
+
+
+def test_export_of_unknown_trial(finished_run, capsys):
+    _, out = finished_run
+    assert main(["export", str(out), "--trial", "999"]) == 2
+    assert "no finished trial 999" in capsys.readouterr().err

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from hwsearch.search.config import CONFIG_ATTR, SearchConfig, SearchConfigError
+from hwsearch.search.objective import Objective, constraints_of
+from hwsearch.search.runner import (
+    StudyError,
+    baselines_in,
+    create_study,
+    fail_interrupted,
+    load_study,
+    open_storage,
+    optimise,
+    sqlite_url,
+    target_trials,
+)
+from hwsearch.space import load_space
+from tests._search_support import world
+
+
+def real_functions(w, tmp_path, trained=None):
+    """Measured latency on the fast CPU profile and real proxy training on the stripe images."""
+    from hwsearch.data import load_dataset
+    from hwsearch.devices import load_device
+    from hwsearch.latency import LatencyCache, measure_arch
+    from hwsearch.proxy.budgets import get_budget
+    from hwsearch.proxy.train import ProxyData, train_proxy
+
+    device = load_device(w["device"])
+    cache = LatencyCache(tmp_path / "latency.sqlite")
+    budget = get_budget(w["budget"])
+    data = ProxyData.from_dataset(load_dataset(w["dataset"]), budget)
+
+    def latency(arch):
+        return measure_arch(arch, device, cache=cache)
+
+    def accuracy(arch, on_epoch):
+        if trained is not None:
+            trained.append(arch.to_str())
+        return train_proxy(arch, data, budget, on_epoch=on_epoch, threads=1)
+
+    return latency, accuracy
+
+
+def test_config_validation_and_round_trip():
+    config = SearchConfig(trials=5, latency_budget_ms=3.5)
+    assert SearchConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(SearchConfigError, match="--trials 0"):
+        SearchConfig(trials=0)
+    with pytest.raises(SearchConfigError, match="--latency-budget-ms -1"):
+        SearchConfig(latency_budget_ms=-1)
+    with pytest.raises(SearchConfigError, match="--sampler 'cmaes'"):
+        SearchConfig(sampler="cmaes")
+    with pytest.raises(SearchConfigError, match="newer hwsearch"):
+        SearchConfig.from_dict({**config.to_dict(), "future_option": 1})
+
+
+def test_default_space_holds_all_16_baselines():
+    names = [b.name for b in baselines_in(load_space())]
+    assert len(names) == 16 and "1-224" in names and "0.25-128" in names
+
+
+def test_study_in_real_sqlite_records_everything_and_resumes(tmp_path):
+    w = world(tmp_path)
+    space = load_space(w["space"])
+    config = SearchConfig(device="fast-cpu", space=w["space"], trials=4, baselines=False, sampler="random")
+    storage = open_storage(sqlite_url(tmp_path))
+    study = create_study(config, storage, "s", space)
+    latency, accuracy = real_functions(w, tmp_path)
+    objective = Objective(space, latency, accuracy, latency_budget_ms=1e9)
+    optimise(study, objective, target=2, timeout_min=None)
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 2
+    first = {t.number: t.values for t in study.get_trials()}
+    # reopen from the file alone, as a new process would
+    again, stored, _ = load_study(open_storage(sqlite_url(tmp_path)), "s", load_space)
+    assert stored == config and again.user_attrs[CONFIG_ATTR]["trials"] == 4
+    optimise(again, objective, target=4, timeout_min=None)
+    done = again.get_trials(states=(TrialState.COMPLETE,))
+    assert len(done) == 4
+    assert {t.number: t.values for t in done if t.number in first} == first
+    trial = done[0]
+    for key in ("arch", "macs", "params", "latency_ms", "latency_source", "latency", "accuracy_pct", "train_seconds"):
+        assert key in trial.user_attrs
+    assert space.arch_from_params(trial.params).to_str() == trial.user_attrs["arch"]
+    with pytest.raises(StudyError, match="already exists"):
+        create_study(config, storage, "s", space)
+    with pytest.raises(StudyError, match="no study 'nope'"):
+        load_study(storage, "nope", load_space)
+
+
+def test_infeasible_candidates_are_not_trained(tmp_path):
+    w = world(tmp_path)
+    space = load_space(w["space"])
+    trained = []
+    latency, accuracy = real_functions(w, tmp_path, trained)
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(0))
+    objective = Objective(space, latency, accuracy, macs_budget=1.0)
+    study.optimize(objective, n_trials=3)
+    for trial in study.trials:
+        assert trial.values[0] == 0.0 and trial.user_attrs["feasible"] is False
+        assert constraints_of(trial)["macs"] > 0 and trial.user_attrs["latency_source"] == "measured"
+    assert trained == []
+
+
+def test_interrupted_trials_are_failed_and_retried(tmp_path):
+    w = world(tmp_path)
+    space = load_space(w["space"])
+    config = SearchConfig(space=w["space"], trials=2, baselines=False)
+    study = create_study(config, open_storage(sqlite_url(tmp_path)), "s", space)
+    trial = study.ask()  # left RUNNING, as by a process killed mid-trial
+    space.sample(trial)
+    assert fail_interrupted(study) == 1
+    states = [t.state for t in study.get_trials()]
+    assert states == [TrialState.FAIL, TrialState.WAITING]
+    assert study.get_trials()[1].params == trial.params
+    assert target_trials(config, space) == 2
