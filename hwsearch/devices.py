@@ -4,8 +4,14 @@ A profile ``device_profiles/NAME.yaml`` is validated on load; every problem is a
 :class:`DeviceError` naming the file, the key, the value and what is allowed. Today a
 profile has a name, a description, a kind (``local``: measured on this machine;
 ``remote``: a board reached through a device agent), the measurement settings and an
-optional agent URL. Further sections (hardware facts, calibration points) can be added
-as optional fields without touching existing files.
+optional agent URL.
+
+Optional sections describe the device for latency *prediction* (see
+:mod:`hwsearch.latency.predictor`): ``family`` (which prior to borrow), ``hardware``
+(nominal facts: processor, cores, clock, peak multiply-accumulates per second, memory
+bandwidth), ``runtime`` (the runtime configuration the profile's figures refer to),
+``sources`` (citations by key) and ``calibration`` (published or measured whole-network
+latencies, each with its source). Files without them stay valid.
 """
 
 from __future__ import annotations
@@ -15,9 +21,19 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from hwsearch.errors import DeviceError
+from hwsearch.arch import Arch
+from hwsearch.errors import ArchError, DeviceError
 from hwsearch.latency.measurement import MeasureSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +41,9 @@ DEFAULT_DEVICE = "local-cpu"
 
 PositiveInt = Annotated[int, Field(strict=True, ge=1)]
 NonNegativeInt = Annotated[int, Field(strict=True, ge=0)]
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Family = Literal["arm-cpu", "x86-cpu", "nvidia-gpu"]
+Precision = Literal["fp32", "fp16", "int8"]
 
 
 def _check_url(url: str) -> str:
@@ -73,20 +92,124 @@ class MeasurementSpec(_Model):
         )
 
 
+class HardwareSpec(_Model):
+    """Nominal hardware facts; units are in the names. Every field is optional."""
+
+    processor: str = ""
+    cores: PositiveInt | None = None
+    clock_ghz: PositiveFloat | None = None
+    macs_per_cycle: PositiveFloat | None = None  # per CPU core, fp32 SIMD
+    gpu_cores: PositiveInt | None = None
+    gpu_clock_ghz: PositiveFloat | None = None
+    peak_gmacs_fp32: PositiveFloat | None = None  # whole chip (all CPU cores or the GPU), 1e9 MACs/s
+    peak_gmacs_fp16: PositiveFloat | None = None
+    memory_bandwidth_gbs: PositiveFloat | None = None
+    notes: str = ""
+
+
+class RuntimeSpec(_Model):
+    """One runtime configuration: the software, its arithmetic precision and CPU threads."""
+
+    name: Annotated[str, Field(min_length=1)]
+    precision: Precision = "fp32"
+    threads: PositiveInt | None = None  # None: not applicable (GPU) or every core
+
+    def label(self) -> str:
+        """e.g. ``ncnn fp32, 4 threads``."""
+        threads = "" if self.threads is None else f", {self.threads} thread{'s' if self.threads > 1 else ''}"
+        return f"{self.name} {self.precision}{threads}"
+
+
+class CalibrationPoint(_Model):
+    """A whole-network latency: the paper's MobileNet at ``alpha``/``resolution``, or any ``arch`` string.
+
+    ``runtime``, ``threads`` and ``precision`` default to the profile's ``runtime``;
+    ``source`` is a key of the profile's ``sources`` or a free-text citation.
+    """
+
+    alpha: Annotated[float, Field(gt=0, le=4)] | None = None
+    resolution: PositiveInt | None = None
+    arch: str | None = None
+    latency_ms: PositiveFloat
+    runtime: Annotated[str, Field(min_length=1)] | None = None
+    threads: PositiveInt | None = None
+    precision: Precision | None = None
+    source: Annotated[str, Field(min_length=1)]
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _one_network(self) -> CalibrationPoint:
+        paper = (self.alpha is not None, self.resolution is not None)
+        if (self.arch is None and paper != (True, True)) or (self.arch is not None and any(paper)):
+            raise ValueError("give either arch or both alpha and resolution")
+        if self.arch is not None:
+            try:
+                Arch.from_str(self.arch)
+            except ArchError as exc:
+                raise ValueError(f"arch is not a valid architecture string: {exc}") from None
+        return self
+
+
 class DeviceProfile(_Model):
     """A validated device profile; see ``device_profiles/local-cpu.yaml`` for the file form."""
 
     name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
     description: str = ""
     kind: Literal["local", "remote"]
+    family: Family | None = None
+    hardware: HardwareSpec = HardwareSpec()
+    runtime: RuntimeSpec | None = None
     measurement: MeasurementSpec = MeasurementSpec()
     agent_url: AgentUrl | None = None
+    sources: dict[str, Annotated[str, Field(min_length=1)]] = {}
+    calibration: tuple[CalibrationPoint, ...] = ()
     source: str = Field(default="<memory>", exclude=True)
+
+    @field_validator("calibration")
+    @classmethod
+    def _sources_known(cls, points: tuple[CalibrationPoint, ...], info: ValidationInfo) -> tuple[CalibrationPoint, ...]:
+        sources = info.data.get("sources") or {}
+        for i, point in enumerate(points):
+            # A one-word source is a citation key (S1, S3, ...); a typo must not pass as free text.
+            if not any(ch.isspace() for ch in point.source) and point.source not in sources:
+                known = ", ".join(sources) or "none defined"
+                raise ValueError(f"point {i}: source {point.source!r} is not a key of sources ({known})")
+        return points
 
     @property
     def settings(self) -> MeasureSettings:
         """The measurement settings of this profile."""
         return self.measurement.settings()
+
+    @property
+    def measurement_config(self) -> RuntimeSpec:
+        """The configuration hwsearch measures with: ONNX Runtime at the measurement settings."""
+        threads = None if self.measurement.threads == "auto" else self.measurement.threads
+        return RuntimeSpec(name="onnxruntime", precision=self.measurement.precision, threads=threads)
+
+    @property
+    def runtime_config(self) -> RuntimeSpec:
+        """The configuration the profile's published figures refer to (``runtime``, else the measured one)."""
+        return self.runtime if self.runtime is not None else self.measurement_config
+
+    def point_config(self, point: CalibrationPoint) -> RuntimeSpec:
+        """The runtime configuration of ``point``: its own fields, the profile's ``runtime`` for the rest."""
+        base = self.runtime_config
+        same_runtime = point.runtime in (None, base.name)
+        threads = point.threads if point.threads is not None or not same_runtime else base.threads
+        precision = point.precision or base.precision
+        return RuntimeSpec(name=point.runtime or base.name, precision=precision, threads=threads)
+
+    def citation(self, point: CalibrationPoint) -> str:
+        """The full source text of ``point`` (its key resolved through ``sources``)."""
+        return self.sources.get(point.source, point.source)
+
+    def sidecar(self, suffix: str) -> Path | None:
+        """``NAME<suffix>`` next to the profile file (e.g. ``.lut.csv``); None for a profile not read from a file."""
+        if self.source.startswith("<"):
+            return None
+        path = Path(self.source)
+        return path.with_name(path.stem + suffix)
 
     def identity(self, agent_url: str | None = None) -> str:
         """The device part of a latency-cache key.

@@ -175,6 +175,11 @@ class Measurement:
     ``runs`` timed ones. ``host`` names the machine (board model or CPU model);
     ``device`` the hwsearch device profile, when known. ``source`` says whether the
     figure was measured, read from a lookup table, or predicted.
+
+    A ``lut`` or ``predicted`` figure has no timed runs (``runs == 0``, every statistic
+    equal to the estimate) and says how far it can be trusted: ``fit_points`` whole-network
+    measurements fitted its model, leaving residuals of ``fit_rms_pct`` (root mean square)
+    and ``fit_max_pct`` (largest) percent; ``basis`` names what it rests on in words.
     """
 
     median_ms: float
@@ -196,18 +201,22 @@ class Measurement:
     source: str
     device: str = ""
     model_sha256: str = ""
+    fit_points: int = 0
+    fit_rms_pct: float = 0.0
+    fit_max_pct: float = 0.0
+    basis: str = ""
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
             raise MeasurementError(
                 f"measurement source {self.source!r} is unknown", value=self.source, hint=f"one of {', '.join(SOURCES)}"
             )
-        for name in ("median_ms", "p90_ms", "mean_ms", "std_ms", "min_ms", "max_ms"):
+        for name in ("median_ms", "p90_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "fit_rms_pct", "fit_max_pct"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise MeasurementError(f"measurement {name} = {value!r} is invalid", value=value)
             object.__setattr__(self, name, float(value))
-        for name in ("outliers", "runs", "warmup", "threads"):
+        for name in ("outliers", "runs", "warmup", "threads", "fit_points"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise MeasurementError(f"measurement {name} = {value!r} is invalid", value=value)
@@ -220,6 +229,7 @@ class Measurement:
             "timestamp",
             "device",
             "model_sha256",
+            "basis",
         ):
             if not isinstance(getattr(self, name), str):
                 raise MeasurementError(f"measurement {name} = {getattr(self, name)!r} is not a string", value=name)

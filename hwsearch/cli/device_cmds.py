@@ -1,0 +1,351 @@
+"""Commands about device profiles: ``devices``, ``profile`` (lookup table), ``calibrate``, ``validate``.
+
+Heavy modules (onnxruntime, torch, matplotlib) are imported inside the command functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from rich import box
+from rich.table import Table
+
+from hwsearch.cli.output import console
+from hwsearch.devices import DEFAULT_DEVICE
+from hwsearch.latency.agent import TOKEN_ENV
+from hwsearch.latency.measurement import SOURCES
+from hwsearch.space import DEFAULT_SPACE
+
+RESULTS = Path("results")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this module's sub-commands."""
+    devices = sub.add_parser("devices", help="list device profiles with their latency sources and calibration")
+    devices.set_defaults(func=cmd_devices)
+
+    profile = sub.add_parser("profile", help="build a device's per-layer latency lookup table (resumable)")
+    _device_arguments(profile)
+    profile.add_argument("--space", default=DEFAULT_SPACE, help=f"search space name or YAML (default {DEFAULT_SPACE})")
+    profile.add_argument("--min-time-s", type=float, help="timing floor per entry (default: the profile's)")
+    profile.add_argument("--anchors", type=int, default=12, help="whole networks to fit the overhead on (default 12)")
+    profile.add_argument("--limit", type=int, help="measure at most this many new entries, then stop")
+    profile.add_argument("--out", type=Path, help="table file (default device_profiles/DEVICE.lut.csv)")
+    profile.add_argument("--restart", action="store_true", help="delete the table and start again")
+    profile.add_argument("--dry-run", action="store_true", help="only count the entries")
+    profile.set_defaults(func=cmd_profile)
+
+    calibrate = sub.add_parser("calibrate", help="fit a device's latency predictor, optionally to your measurements")
+    calibrate.add_argument("--device", default=DEFAULT_DEVICE, help=f"device profile (default {DEFAULT_DEVICE})")
+    calibrate.add_argument("--points", type=Path, help="CSV: arch (or alpha,resolution), latency_ms[, source, ...]")
+    calibrate.add_argument("--replace", action="store_true", help="drop your earlier points of this device first")
+    calibrate.add_argument("--runtime", help="runtime of the points (default onnxruntime, as hwsearch measures)")
+    calibrate.add_argument("--threads", type=int, help="threads of the points (default: the profile's measurement)")
+    calibrate.add_argument("--precision", choices=("fp32", "fp16", "int8"), help="precision of the points")
+    calibrate.set_defaults(func=cmd_calibrate)
+
+    validate = sub.add_parser("validate", help="predicted vs measured latency on sampled architectures")
+    _device_arguments(validate)
+    validate.add_argument("--space", default=DEFAULT_SPACE, help=f"search space (default {DEFAULT_SPACE})")
+    validate.add_argument("--n", type=int, default=50, help="architectures to sample (default 50)")
+    validate.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    validate.add_argument("--source", choices=[s for s in SOURCES if s != "measured"], help="estimate to check")
+    validate.add_argument("--out", type=Path, help="output folder (default results/validate-DEVICE)")
+    validate.add_argument("--cache", metavar="PATH", help="latency cache file for the measurements")
+    validate.add_argument("--feed-back", action="store_true", help="add the measurements to the calibration points")
+    validate.set_defaults(func=cmd_validate)
+
+
+def _device_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default=DEFAULT_DEVICE, help=f"device profile (default {DEFAULT_DEVICE})")
+    parser.add_argument("--agent", metavar="URL", help=f"measure through the device agent at URL (token ${TOKEN_ENV})")
+
+
+def _agent(args: argparse.Namespace, device: object) -> object | None:
+    from hwsearch.latency.client import AgentClient
+
+    url = args.agent or getattr(device, "agent_url", None)
+    return AgentClient(url, os.environ.get(TOKEN_ENV)) if url else None
+
+
+def _positive(name: str, value: float | None) -> None:
+    from hwsearch.errors import HwsearchError
+
+    if value is not None and not value > 0:
+        raise HwsearchError(f"{name} = {value!r} is invalid", value=value, hint="a positive number")
+
+
+# ----- devices ---------------------------------------------------------------------------
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    from hwsearch.devices import available_devices, load_device
+    from hwsearch.errors import HwsearchError
+    from hwsearch.latency.estimate import estimator_for
+    from hwsearch.latency.points import measured_points, target_config
+    from hwsearch.latency.predictor import default_family
+
+    table = Table(
+        "device", "kind", "family", "latency sources (best first)", "predicts", "points", "fit residual", box=box.SIMPLE
+    )
+    for name in available_devices():
+        try:
+            device = load_device(name)
+            estimator = estimator_for(device)
+            sources = (["measured (this machine)"] if device.kind == "local" else []) + (
+                [f"measured (agent {device.agent_url})"] if device.agent_url else []
+            )
+            lut = estimator.lut
+            if lut is not None:
+                sources.append(f"lut ({len(lut.entries)} layers, anchors rms {lut.overhead.rms_pct:.1f}%)")
+            predictor = estimator.predictor
+            if predictor is not None:
+                sources.append("predicted")
+            if device.kind == "remote" and not device.agent_url:
+                sources.append("measured: needs --agent URL")
+            mine = measured_points(device)
+            in_config = len(predictor.points) if predictor is not None else 0
+            points = f"{len(device.calibration)} published + {len(mine)} measured; {in_config} in config"
+            residual = f"rms {predictor.fit_rms_pct:.1f}%, max {predictor.fit_max_pct:.1f}%" if predictor else "-"
+            table.add_row(
+                name,
+                device.kind,
+                default_family(device),
+                ", ".join(sources),
+                target_config(device).label(),
+                points,
+                residual,
+            )
+        except HwsearchError as exc:
+            table.add_row(name, "?", "?", f"[bold red]broken:[/bold red] {exc}", "", "", "")
+    out = console()
+    out.print(table)
+    out.print(
+        "measured: timed on the device; lut: sum of measured layers + fitted overhead; "
+        "predicted: calibrated model. Residuals are in-sample (a single point fits exactly)."
+    )
+    return 0
+
+
+# ----- profile ---------------------------------------------------------------------------
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from hwsearch.devices import load_device
+    from hwsearch.latency.lut import LayerTable
+    from hwsearch.latency.lut_build import build_table, lut_path, plan_jobs
+    from hwsearch.space import load_space
+
+    _positive("--min-time-s", args.min_time_s)
+    device = load_device(args.device)
+    space = load_space(args.space)
+    out = console()
+    agent = _agent(args, device)
+    if agent is None and device.kind == "remote" and not args.dry_run:
+        from hwsearch.errors import MeasurementError
+
+        raise MeasurementError(
+            f"device {device.name!r} is a remote board and no agent is given",
+            value=device.name,
+            hint="start 'hwsearch agent' on the board and pass --agent URL",
+        )
+    jobs = plan_jobs(space, args.anchors)
+    layers = sum(job.key is not None and job.key.kind != "null" for job in jobs)
+    references = sum(job.key is not None and job.key.kind == "null" for job in jobs)
+    total = len(jobs)
+    path = args.out or lut_path(device)
+    out.print(
+        f"space {space.name}: {layers} distinct layers + {references} boundary references + "
+        f"{total - layers - references} anchor networks = {total} entries -> {path}"
+    )
+    if args.dry_run:
+        return 0
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[entry]}"),
+    )
+    with Progress(*columns, console=out, transient=False) as bar:
+        task = bar.add_task(f"profiling {device.name}", total=total, entry="")
+
+        def progress(done: int, count: int, entry: str) -> None:
+            bar.update(task, completed=done, total=count, entry=entry)
+
+        result = build_table(
+            device,
+            space,
+            agent=agent,
+            path=path,
+            min_time_s=args.min_time_s,
+            anchors=args.anchors,
+            restart=args.restart,
+            limit=args.limit,
+            progress=progress,
+            jobs=jobs,
+        )
+    out.print(
+        f"{result.measured} entries measured in {result.seconds:.0f} s ({result.already} were already there); "
+        f"{result.remaining} left"
+    )
+    if result.noisy:
+        out.print(f"[yellow]{result.noisy} entries had CV above 5%: the device was busy; their medians still count[/]")
+    table = LayerTable.load(result.path)
+    fit = table.overhead
+    out.print(
+        f"overhead fit on {len(fit.residuals_pct)} anchors: network = {fit.a:.3f} x sum(layers) - {fit.phi:.3f} x "
+        f"sum(boundaries) + {fit.c_ms:.3f} ms; residuals rms {fit.rms_pct:.1f}%, max {fit.max_pct:.1f}%"
+    )
+    return 0
+
+
+# ----- calibrate -------------------------------------------------------------------------
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from hwsearch.devices import RuntimeSpec, load_device
+    from hwsearch.latency.loo import device_loo, point_label, summary
+    from hwsearch.latency.points import read_points_csv, write_measured_points
+    from hwsearch.latency.predictor import family_profiles, fit_predictor
+
+    device = load_device(args.device)
+    out = console()
+    if args.points is not None:
+        base = device.measurement_config
+        threads = args.threads if args.threads is not None else base.threads
+        default = RuntimeSpec(
+            name=args.runtime or base.name, precision=args.precision or base.precision, threads=threads
+        )
+        points = read_points_csv(args.points, device, default=default)
+        written = write_measured_points(device, points, replace=args.replace)
+        out.print(f"{len(points)} points from {args.points} added to {written}")
+    predictor = fit_predictor(device)
+    out.print(f"[bold]{device.name}[/bold]: predicts {predictor.config.label()} ({predictor.basis()})")
+    table = Table("point", "configuration", "latency ms", "predicted ms", "residual", "source", box=box.SIMPLE)
+    for point, residual in zip(predictor.points, predictor.residuals_pct, strict=True):
+        table.add_row(
+            point_label(point),
+            point.config.label(),
+            f"{point.latency_ms:.3f}",
+            f"{predictor.predict_ms(point.arch):.3f}",
+            f"{residual:+.1f}%",
+            point.source[:60],
+        )
+    out.print(table)
+    out.print(f"fit residuals: rms {predictor.fit_rms_pct:.1f}%, max {predictor.fit_max_pct:.1f}%")
+    out.print("parameters: " + ", ".join(f"{k} {v:.3g}" for k, v in predictor.parameters().items()))
+    if not predictor.scale.nominal:
+        out.print("(no hardware facts in the profile: efficiencies are relative to placeholder units, not to a peak)")
+
+    loo = [row for row in device_loo(device, family_profiles(device)) if row.view == "device"]
+    if loo:
+        mean, within, worst = summary(loo)
+        out.print(
+            f"leave-one-out over {len(loo)} points: mean |error| {mean:.1f}%, within ±10% {within:.0%}, "
+            f"worst {worst:.1f}%"
+        )
+    return 0
+
+
+# ----- validate --------------------------------------------------------------------------
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from hwsearch.devices import load_device
+    from hwsearch.errors import HwsearchError, MeasurementError
+    from hwsearch.latency import LatencyCache
+    from hwsearch.latency.points import Point, write_measured_points
+    from hwsearch.latency.validation import (
+        ValidationRow,
+        check_estimable,
+        sample_archs,
+        validate,
+        write_rows,
+    )
+    from hwsearch.report.latency_plots import plot_validation
+    from hwsearch.space import load_space
+
+    if args.n < 1:
+        raise HwsearchError(f"--n = {args.n} is invalid", value=args.n, hint="at least 1")
+    device = load_device(args.device)
+    space = load_space(args.space)
+    agent = _agent(args, device)
+    if agent is None and device.kind == "remote":
+        raise MeasurementError(
+            f"device {device.name!r} is a remote board and no agent is given",
+            value=device.name,
+            hint="start 'hwsearch agent' on the board and pass --agent URL",
+        )
+    source = check_estimable(device, args.source)
+    archs = sample_archs(space, args.n, args.seed)
+    out = console()
+    out.print(f"validating {source} latency of {device.name} on {len(archs)} architectures of {space.name}")
+    columns = (
+        TextColumn("measuring"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[last]}"),
+    )
+    with Progress(*columns, console=out) as bar:
+        task = bar.add_task("validate", total=len(archs), last="")
+
+        def progress(done: int, count: int, row: ValidationRow) -> None:
+            last = f"{row.measured.median_ms:.2f} ms measured, {row.error_pct:+.1f}%"
+            bar.update(task, completed=done, last=last)
+
+        result = validate(device, archs, source=source, agent=agent, cache=LatencyCache(args.cache), progress=progress)
+    folder = args.out or RESULTS / f"validate-{device.name}"
+    csv_path = write_rows(result, folder / "validation.csv")
+    title = (
+        f"{device.name}: {result.source} vs measured, {len(result.rows)} archs of {space.name}\n"
+        f"within ±10%: {result.within():.0%}, MAPE {result.mape:.1f}%, Spearman {result.spearman:.3f}"
+    )
+    png = plot_validation(
+        [r.measured.median_ms for r in result.rows],
+        [r.predicted.median_ms for r in result.rows],
+        folder / "validation.png",
+        title=title,
+        source=result.source,
+    )
+    out.print(
+        f"within ±10%: {result.within():.1%} ({sum(abs(r.error_pct) <= 10 for r in result.rows)} of {len(result.rows)})"
+    )
+    out.print(f"mean absolute percentage error: {result.mape:.1f}%")
+    out.print(f"Spearman rank correlation: {result.spearman:.3f}")
+    if result.noisy:
+        out.print(f"[yellow]{result.noisy} measurements had CV above 5%: the device was busy[/]")
+    out.print(f"wrote {csv_path} and {png}")
+    if args.feed_back:
+        config = device.measurement_config
+        points = [
+            Point(
+                device.name,
+                r.arch,
+                r.measured.median_ms,
+                config,
+                f"hwsearch validate on {r.measured.host}",
+                "measured",
+                r.measured.timestamp,
+            )
+            for r in result.rows
+        ]
+        path = write_measured_points(device, points)
+        out.print(f"{len(points)} measurements added to {path}; the predictor now fits {config.label()}")
+    return 0
