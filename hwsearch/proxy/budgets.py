@@ -65,11 +65,11 @@ class Budget:
 
 BUDGETS: dict[str, Budget] = {
     "quick": Budget("quick", epochs=3, train_images=4_000, val_images=2_000, base_resolution=32,
-                    note="smoke tests and ~10-minute searches; ranks coarsely"),
-    "standard": Budget("standard", epochs=8, train_images=10_000, base_resolution=64, translate=0,
-                       note="the default for searches that matter"),
-    "full": Budget("full", epochs=20, train_images=50_000, base_resolution=64, seeds=2,
-                   note="confirmation of a short list; long"),
+                    note="~10-minute searches; ranks coarsely; ~3 s a candidate"),
+    "standard": Budget("standard", epochs=6, train_images=10_000, base_resolution=32,
+                       note="the default for searches that matter; ~20 s a candidate"),
+    "full": Budget("full", epochs=12, train_images=20_000, base_resolution=32, seeds=2,
+                   note="confirmation of a short list; ~3 min a candidate"),
 }  # fmt: skip
 
 
