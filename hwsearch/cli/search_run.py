@@ -34,17 +34,24 @@ EXIT_INTERRUPTED = 130
 
 
 def latency_function(config: SearchConfig) -> LatencyFn:
-    """The best latency source for the run's device: measured, then table, then predictor."""
+    """The run's latency: the best source for its device (measured, then table, then predictor).
+
+    The source is chosen once, on a probe network, and then used for every candidate, so a
+    front never mixes measurements with estimates.
+    """
+    from hwsearch.arch import mobilenet_v1
     from hwsearch.devices import load_device
-    from hwsearch.latency import LatencyCache, default_cache_path, measure_arch
+    from hwsearch.latency import LatencyCache, default_cache_path
     from hwsearch.latency.client import AgentClient
+    from hwsearch.latency.estimate import latency_for
 
     device = load_device(config.device)
     cache = LatencyCache(default_cache_path())
     agent = None if config.agent is None else AgentClient(config.agent, _token())
+    source = latency_for(mobilenet_v1(0.25, 128), device, agent=agent, cache=cache).source
 
     def latency(arch: Arch) -> Measurement:
-        return measure_arch(arch, device, cache=cache, agent=agent)
+        return latency_for(arch, device, agent=agent, cache=cache, source=source)
 
     return latency
 
