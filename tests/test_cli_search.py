@@ -133,3 +133,53 @@ def test_export_of_unknown_trial(finished_run, capsys):
     _, out = finished_run
     assert main(["export", str(out), "--trial", "999"]) == 2
     assert "no finished trial 999" in capsys.readouterr().err
+
+
+def test_run_on_a_board_without_an_agent_uses_labelled_predictions(tmp_path, capsys):
+    w = world(tmp_path)
+    out = tmp_path / "nano"
+    argv = ["run", "--device", "jetson-nano", "--space", w["space"], "--budget", w["budget"], "--dataset",
+            w["dataset"], "--out", str(out), "--trials", "3", "--no-baselines"]  # fmt: skip
+    assert main(argv) == 0
+    table = pd.read_csv(out / "trials.csv")
+    assert set(table.latency_source) == {"predicted"}
+    assert "(predicted)" in capsys.readouterr().out
+    report = (out / "report.md").read_text()
+    assert "latency source on jetson-nano: **predicted**" in report and "not measurements" in report
+
+
+def test_ctrl_c_saves_and_resume_finishes(tmp_path):
+    import os
+    import signal
+    import time
+
+    import optuna
+
+    w = world(tmp_path)
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "hwsearch", *run_args(w, out, "--trials", "40")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 120
+    done = 0
+    while time.time() < deadline and done < 3:
+        time.sleep(0.5)
+        if (out / "study.db").exists():
+            try:
+                study = optuna.load_study(study_name="hwsearch", storage=f"sqlite:///{out / 'study.db'}")
+                done = len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
+            except Exception:  # the database may still be being created
+                done = 0
+    assert done >= 3, "the run did not get going"
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "hwsearch run --resume --out" in stdout and "Traceback" not in stderr
+    saved = pd.read_csv(out / "trials.csv")
+    assert len(saved) >= 3
+    assert main(["run", "--resume", "--out", str(out), "--trials", "6"]) == 0
+    final = pd.read_csv(out / "trials.csv")
+    complete = final[final.state == "complete"]
+    assert len(complete) == 6
+    kept = saved[saved.state == "complete"]
+    assert set(kept.number) <= set(complete.number)

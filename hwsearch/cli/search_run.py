@@ -25,6 +25,7 @@ from hwsearch.search.runner import (
     load_study,
     open_storage,
     optimise,
+    requeue_baselines,
     sqlite_url,
     target_trials,
 )
@@ -118,8 +119,9 @@ def execute(config: SearchConfig, out_dir: Path, *, storage: str | None, study_n
     accuracy_fn = accuracy_function(config)
     if not resume:
         study, config, space = _prepare(config, out_dir, url, study_name, resume)
-    elif storage is None:
-        retried = fail_interrupted(study)
+    else:
+        retried = fail_interrupted(study) if storage is None else 0
+        retried += requeue_baselines(study, space) if config.baselines else 0
         if retried:
             out.print(f"{retried} trial(s) interrupted by the last stop will run again")
     target = target_trials(config, space)

@@ -137,6 +137,19 @@ def fail_interrupted(study: optuna.Study) -> int:
     return len(stale)
 
 
+def requeue_baselines(study: optuna.Study, space: SearchSpace) -> int:
+    """Enqueue again every baseline with no complete, waiting or running trial; returns how many.
+
+    A baseline interrupted by Ctrl-C ends FAIL, and no sampler would propose it again.
+    """
+    live = (TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING)
+    present = {t.user_attrs.get("baseline") for t in study.get_trials(deepcopy=False, states=live)}
+    missing = [b for b in baselines_in(space) if b.name not in present]
+    for baseline in missing:
+        study.enqueue_trial(baseline.params, user_attrs={"baseline": baseline.name})
+    return len(missing)
+
+
 def target_trials(config: SearchConfig, space: SearchSpace) -> int:
     """Finished trials a run aims for: the asked-for count plus the baselines."""
     return config.trials + (len(baselines_in(space)) if config.baselines else 0)
