@@ -96,10 +96,7 @@ def main() -> None:
     report(result, table)
     args.out.mkdir(parents=True, exist_ok=True)
     csv_path = write_rows(result, args.out / f"{device.name}.csv")
-    title = (
-        f"{device.name}: lookup table vs measured, {len(result.rows)} archs of {space.name}\n"
-        f"within ±10%: {result.within():.0%}, MAPE {result.mape:.1f}%, Spearman {result.spearman:.3f}"
-    )
+    title = result.title(space.name)
     png = plot_validation(
         [r.measured.median_ms for r in result.rows],
         [r.predicted.median_ms for r in result.rows],

@@ -20,13 +20,11 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -35,8 +33,9 @@ from pydantic import (
 from hwsearch.arch import Arch
 from hwsearch.errors import ArchError, DeviceError
 from hwsearch.latency.measurement import MeasureSettings
+from hwsearch.yamlfile import available_names, named_dirs, parse_model, read_text, resolve_named
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROFILE_FOLDER = "device_profiles"
 DEFAULT_DEVICE = "local-cpu"
 
 PositiveInt = Annotated[int, Field(strict=True, ge=1)]
@@ -228,28 +227,17 @@ class DeviceProfile(_Model):
 
 def profile_dirs() -> list[Path]:
     """Folders searched for a profile given by name: ./device_profiles, then the project's."""
-    dirs = [Path.cwd() / "device_profiles", PROJECT_ROOT / "device_profiles"]
-    return list(dict.fromkeys(d.resolve() for d in dirs))
+    return named_dirs(PROFILE_FOLDER)
 
 
 def available_devices() -> list[str]:
     """Names of the profiles found in :func:`profile_dirs`."""
-    return sorted({p.stem for d in profile_dirs() if d.is_dir() for p in d.glob("*.yaml")})
+    return available_names(PROFILE_FOLDER)
 
 
 def resolve_device(name_or_path: str | Path) -> Path:
     """The file for a profile name or path; :class:`DeviceError` lists the known names if none matches."""
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.parent != Path("."):
-        if not path.is_file():
-            raise DeviceError(str(path), "<file>", str(path), "an existing YAML file")
-        return path
-    for folder in profile_dirs():
-        candidate = folder / f"{name_or_path}.yaml"
-        if candidate.is_file():
-            return candidate
-    known = ", ".join(available_devices()) or "none found"
-    raise DeviceError("device", "name", str(name_or_path), f"known devices: {known}; or a path to a .yaml file")
+    return resolve_named(name_or_path, PROFILE_FOLDER, DeviceError, "device")
 
 
 def load_device(name_or_path: str | Path = DEFAULT_DEVICE) -> DeviceProfile:
@@ -259,11 +247,7 @@ def load_device(name_or_path: str | Path = DEFAULT_DEVICE) -> DeviceProfile:
     always means one file.
     """
     path = resolve_device(name_or_path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DeviceError(str(path), "<file>", str(path), f"a readable UTF-8 file ({exc})") from None
-    profile = parse_device(text, source=str(path))
+    profile = parse_device(read_text(path, DeviceError), source=str(path))
     if profile.name != path.stem:
         raise DeviceError(str(path), "name", profile.name, f"the file name without .yaml, {path.stem!r}")
     return profile
@@ -271,32 +255,4 @@ def load_device(name_or_path: str | Path = DEFAULT_DEVICE) -> DeviceProfile:
 
 def parse_device(text: str, *, source: str = "<string>") -> DeviceProfile:
     """Validate YAML text as a device profile."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or exc
-        raise DeviceError(source, "<file>", "YAML", f"valid YAML; parser says {problem}{where}") from None
-    if not isinstance(data, dict):
-        raise DeviceError(source, "<file>", data, "a mapping with keys name, kind, measurement, ...")
-    if "source" in data:
-        raise DeviceError(source, "source", data["source"], "no key 'source' (it is set from the file name)")
-    try:
-        return DeviceProfile.model_validate({**data, "source": source})
-    except ValidationError as exc:
-        errors = exc.errors()
-        key = _key(errors[0]["loc"])
-        # A union field fails once per member ("'auto'" or "an integer >= 1"): say all of them.
-        messages = [e["msg"].removeprefix("Value error, ") for e in errors if _key(e["loc"]) == key]
-        allowed = " or ".join(dict.fromkeys(messages))
-        raise DeviceError(source, key or "<file>", errors[0].get("input"), allowed) from None
-
-
-def _key(loc: tuple[int | str, ...]) -> str:
-    """The dotted key of a pydantic error location, without pydantic's union-member tags."""
-    parts = [str(p) for p in loc]
-    return ".".join(p for p in parts if not p.startswith(_UNION_TAGS) and p not in ("int", "str", "float"))
-
-
-_UNION_TAGS = ("function-", "literal[", "constrained-")
+    return parse_model(text, DeviceProfile, source=source, error=DeviceError, keys="name, kind, measurement")

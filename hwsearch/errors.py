@@ -36,22 +36,21 @@ class ArchParseError(ArchError):
         super().__init__(f"{message} in architecture string {text!r}", value=token, hint=hint)
 
 
-class SpaceError(HwsearchError, ValueError):
+class FileFieldError(HwsearchError, ValueError):
+    """A named file is missing or malformed, or one of its keys has a value outside what is allowed."""
+
+    def __init__(self, source: str, key: str, value: Any, allowed: str) -> None:
+        self.source = source
+        self.key = key
+        super().__init__(f"{source}: {key}: {value!r} is not allowed", value=value, hint=allowed)
+
+
+class SpaceError(FileFieldError):
     """A search-space file is missing, malformed, or has a field outside its allowed values."""
 
-    def __init__(self, source: str, key: str, value: Any, allowed: str) -> None:
-        self.source = source
-        self.key = key
-        super().__init__(f"{source}: {key}: {value!r} is not allowed", value=value, hint=allowed)
 
-
-class DeviceError(HwsearchError, ValueError):
+class DeviceError(FileFieldError):
     """A device profile is unknown, missing, malformed, or has a field outside its allowed values."""
-
-    def __init__(self, source: str, key: str, value: Any, allowed: str) -> None:
-        self.source = source
-        self.key = key
-        super().__init__(f"{source}: {key}: {value!r} is not allowed", value=value, hint=allowed)
 
 
 class MeasurementError(HwsearchError):

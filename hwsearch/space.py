@@ -17,13 +17,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol, TypeVar
 
-import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from hwsearch.arch import MAX_ALPHA, Arch, Stage, Stem
 from hwsearch.errors import SpaceError
+from hwsearch.yamlfile import available_names, named_dirs, parse_model, read_text, resolve_named
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SPACE_FOLDER = "search_spaces"
 DEFAULT_SPACE = "mobilenet_v1"
 
 T = TypeVar("T")
@@ -314,54 +314,25 @@ def sample_valid(space: SearchSpace, rng: RandomSuggester, *, tries: int = 1000)
 
 def space_dirs() -> list[Path]:
     """Folders searched for a space given by name: ./search_spaces, then the project's."""
-    dirs = [Path.cwd() / "search_spaces", PROJECT_ROOT / "search_spaces"]
-    return list(dict.fromkeys(d.resolve() for d in dirs))
+    return named_dirs(SPACE_FOLDER)
 
 
 def available_spaces() -> list[str]:
     """Names of the spaces found in :func:`space_dirs`."""
-    return sorted({p.stem for d in space_dirs() if d.is_dir() for p in d.glob("*.yaml")})
+    return available_names(SPACE_FOLDER)
 
 
 def resolve_space(name_or_path: str | Path) -> Path:
     """The file for a space name or path; :class:`SpaceError` lists the known names if none matches."""
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.parent != Path("."):
-        if not path.is_file():
-            raise SpaceError(str(path), "<file>", str(path), "an existing YAML file")
-        return path
-    for folder in space_dirs():
-        candidate = folder / f"{name_or_path}.yaml"
-        if candidate.is_file():
-            return candidate
-    known = ", ".join(available_spaces()) or "none found"
-    raise SpaceError("search space", "name", str(name_or_path), f"known spaces: {known}; or a path to a .yaml file")
+    return resolve_named(name_or_path, SPACE_FOLDER, SpaceError, "search space")
 
 
 def load_space(name_or_path: str | Path = DEFAULT_SPACE) -> SearchSpace:
     """Load and validate a search space from a name in :func:`space_dirs` or a YAML path."""
     path = resolve_space(name_or_path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpaceError(str(path), "<file>", str(path), f"a readable UTF-8 file ({exc})") from None
-    return parse_space(text, source=str(path))
+    return parse_space(read_text(path, SpaceError), source=str(path))
 
 
 def parse_space(text: str, *, source: str = "<string>") -> SearchSpace:
     """Validate YAML text as a search space."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or exc
-        raise SpaceError(source, "<file>", "YAML", f"valid YAML; parser says {problem}{where}") from None
-    if not isinstance(data, dict):
-        raise SpaceError(source, "<file>", data, "a mapping with keys name, alpha, stages, ...")
-    try:
-        return SearchSpace.model_validate({**data, "source": source})
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("function-", "tuple[", "list[")))
-        raise SpaceError(source, key or "<file>", err.get("input"), err["msg"]) from None
+    return parse_model(text, SearchSpace, source=source, error=SpaceError, keys="name, alpha, stages")

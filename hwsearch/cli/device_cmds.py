@@ -313,10 +313,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         result = validate(device, archs, source=source, agent=agent, cache=LatencyCache(args.cache), progress=progress)
     folder = args.out or RESULTS / f"validate-{device.name}"
     csv_path = write_rows(result, folder / "validation.csv")
-    title = (
-        f"{device.name}: {result.source} vs measured, {len(result.rows)} archs of {space.name}\n"
-        f"within ±10%: {result.within():.0%}, MAPE {result.mape:.1f}%, Spearman {result.spearman:.3f}"
-    )
+    title = result.title(space.name)
     png = plot_validation(
         [r.measured.median_ms for r in result.rows],
         [r.predicted.median_ms for r in result.rows],

@@ -64,6 +64,13 @@ class ValidationResult:
             return float("nan")
         return spearman([r.predicted.median_ms for r in self.rows], [r.measured.median_ms for r in self.rows])
 
+    def title(self, space_name: str) -> str:
+        """Two-line caption naming the device, the estimate's source and the scores."""
+        return (
+            f"{self.device}: {self.source} vs measured, {len(self.rows)} archs of {space_name}\n"
+            f"within ±10%: {self.within():.0%}, MAPE {self.mape:.1f}%, Spearman {self.spearman:.3f}"
+        )
+
     @property
     def noisy(self) -> int:
         """Measurements whose run-to-run CV was above the noisy threshold."""
