@@ -8,7 +8,12 @@ models (:mod:`~hwsearch.latency.runtime`, and the agent when it measures). Impor
 Modules: :mod:`~hwsearch.latency.measurement` (the record and the settings),
 :mod:`~hwsearch.latency.runtime` (timing with onnxruntime),
 :mod:`~hwsearch.latency.cache` (SQLite cache), :mod:`~hwsearch.latency.agent` (the
-device agent server) and :mod:`~hwsearch.latency.client` (its client).
+device agent server) and :mod:`~hwsearch.latency.client` (its client);
+:mod:`~hwsearch.latency.lut` and :mod:`~hwsearch.latency.lut_build` (per-layer lookup
+tables), :mod:`~hwsearch.latency.predictor` (calibrated roofline predictor and family
+priors), :mod:`~hwsearch.latency.points` (calibration points),
+:mod:`~hwsearch.latency.estimate` (:func:`~hwsearch.latency.estimate.latency_for`, the best
+available source) and :mod:`~hwsearch.latency.validation` (estimates against measurements).
 """
 
 from __future__ import annotations
