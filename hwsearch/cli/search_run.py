@@ -104,7 +104,9 @@ def _prepare(config: SearchConfig, out_dir: Path, url: str, name: str,
 def execute(config: SearchConfig, out_dir: Path, *, storage: str | None, study_name: str, resume: bool) -> int:
     """Run (or resume) a search and write its outputs; returns the exit code."""
     out = console()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial comes from on_scored instead
+    # The CLI reports each trial and any stop itself; Optuna's own log would repeat them, with a
+    # traceback for a trial cut short by Ctrl-C.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     out_dir.mkdir(parents=True, exist_ok=True)
     url = storage or sqlite_url(out_dir)
     if not resume and storage is None and (out_dir / "study.db").exists():
@@ -150,7 +152,7 @@ def execute(config: SearchConfig, out_dir: Path, *, storage: str | None, study_n
             progress.stop()
             paths = write_outputs(study, config, out_dir)
             out.print(f"stopped after {completed(study)} finished trials; outputs in {paths[0].parent}. "
-                      f"Continue with: hwsearch run --resume --out {out_dir}")  # fmt: skip
+                      f"Continue with: hwsearch run --resume --out {out_dir}", soft_wrap=True)  # fmt: skip
             return EXIT_INTERRUPTED
     paths = write_outputs(study, config, out_dir)
     out.print(f"{completed(study)} trials finished; wrote {', '.join(p.name for p in paths)} in {out_dir}")

@@ -27,6 +27,7 @@ DIRECTIONS = ("maximize", "minimize")
 HEARTBEAT_S = 10
 GRACE_S = 60
 MAX_RETRY = 2
+SQLITE_BUSY_S = 120
 StudyCallback = Callable[[optuna.Study, FrozenTrial], None]
 
 
@@ -67,11 +68,18 @@ def open_storage(url: str) -> RDBStorage:
             # Heartbeats are marked experimental in Optuna 5 but are its documented answer to dead workers.
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             retry = RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
-            return RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+            return RDBStorage(url, engine_kwargs=_engine_kwargs(url), heartbeat_interval=HEARTBEAT_S,
+                              grace_period=GRACE_S,
                               heartbeat_stale_trial_callback=retry)  # fmt: skip
     except Exception as exc:  # SQLAlchemy raises many types for a bad URL or an unreachable server
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise StudyError(f"cannot open study storage {url!r}: {reason}", value=url) from None
+
+
+def _engine_kwargs(url: str) -> dict[str, object]:
+    # A reader beside the run (optuna-dashboard, 'hwsearch report') holds SQLite's lock for a
+    # moment; wait for it instead of failing after the driver's default 5 seconds.
+    return {"connect_args": {"timeout": SQLITE_BUSY_S}} if url.startswith("sqlite") else {}
 
 
 def make_sampler(config: SearchConfig, space: SearchSpace) -> optuna.samplers.BaseSampler:
