@@ -123,10 +123,12 @@ def test_export_by_latency_and_trial(finished_run, tmp_path, capsys):
         (["export", "/nonexistent/run", "--best"], "/nonexistent/run"),
     ],
 )
-def test_bad_options_are_one_line(capsys, argv, needle):
+def test_bad_options_are_one_line(capsys, tmp_path, monkeypatch, argv, needle):
+    monkeypatch.chdir(tmp_path)
     code = main(argv)
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and needle in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []  # nothing written for a refused command
 
 
 def test_export_of_unknown_trial(finished_run, capsys):

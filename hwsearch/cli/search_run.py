@@ -107,7 +107,6 @@ def execute(config: SearchConfig, out_dir: Path, *, storage: str | None, study_n
     # The CLI reports each trial and any stop itself; Optuna's own log would repeat them, with a
     # traceback for a trial cut short by Ctrl-C.
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    out_dir.mkdir(parents=True, exist_ok=True)
     url = storage or sqlite_url(out_dir)
     if not resume and storage is None and (out_dir / "study.db").exists():
         from hwsearch.search.runner import StudyError
@@ -120,6 +119,7 @@ def execute(config: SearchConfig, out_dir: Path, *, storage: str | None, study_n
     latency_fn = latency_function(config)
     accuracy_fn = accuracy_function(config)
     if not resume:
+        out_dir.mkdir(parents=True, exist_ok=True)
         study, config, space = _prepare(config, out_dir, url, study_name, resume)
     else:
         retried = fail_interrupted(study) if storage is None else 0
