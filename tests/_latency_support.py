@@ -49,3 +49,18 @@ def running_agent(**kwargs: Any) -> Iterator[AgentServer]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+# A small space for table, validation and CLI tests: 2 alphas x 2 resolutions, 10 classes.
+TINY_SPACE = """\
+name: tiny
+resolution: [32, 48]
+alpha: [0.25, 0.5]
+input: {channels: 3, classes: 10}
+stem: {channels: 16, stride: 2}
+stages:
+  - {channels: 32, depth: [1, 2], stride: [1, 2], block: [ds, conv]}
+  - {channels: 64, depth: [1], stride: 2}
+rules:
+  total_stride: {min: 4, max: 8}
+"""

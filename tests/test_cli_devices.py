@@ -1,24 +1,11 @@
 from __future__ import annotations
 
 import pytest
-from _latency_support import FAST_PROFILE
+from _latency_support import FAST_PROFILE, TINY_SPACE
 
 from hwsearch.arch import mobilenet_v1
 from hwsearch.cli import main
 from hwsearch.report.latency_plots import validation_figure
-
-TINY_SPACE = """\
-name: tiny
-resolution: [32, 48]
-alpha: [0.25, 0.5]
-input: {channels: 3, classes: 10}
-stem: {channels: 16, stride: 2}
-stages:
-  - {channels: 32, depth: [1, 2], stride: [1, 2], block: [ds, conv]}
-  - {channels: 64, depth: [1], stride: 2}
-rules:
-  total_stride: {min: 4, max: 8}
-"""
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 import pytest
-from _latency_support import running_agent, write_profile
+from _latency_support import TINY_SPACE, running_agent, write_profile
 
 from hwsearch.arch import Arch
 from hwsearch.devices import load_device
@@ -12,19 +12,6 @@ from hwsearch.latency.estimate import estimator_for, latency_for
 from hwsearch.latency.lut import COLUMNS, LayerKey, LayerTable, LookupTableError, space_layer_keys, with_boundaries
 from hwsearch.latency.lut_build import build_table, default_anchors, layer_onnx, plan_jobs
 from hwsearch.space import load_space, parse_space
-
-TINY_SPACE = """\
-name: tiny
-resolution: [32, 48]
-alpha: [0.25, 0.5]
-input: {channels: 3, classes: 10}
-stem: {channels: 16, stride: 2}
-stages:
-  - {channels: 32, depth: [1, 2], stride: [1, 2], block: [ds, conv]}
-  - {channels: 64, depth: [1], stride: 2}
-rules:
-  total_stride: {min: 4, max: 8}
-"""
 
 
 @pytest.fixture
