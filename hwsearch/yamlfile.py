@@ -80,7 +80,14 @@ def _key(loc: tuple[int | str, ...]) -> str:
 
 def _first_error(exc: ValidationError, source: str, error: type[FileFieldError]) -> FileFieldError:
     errors = exc.errors()
+    # A misspelt key also makes the intended one "missing": name the misspelling first.
+    unknown = [e for e in errors if e["type"] == "extra_forbidden"]
+    if unknown:
+        key = _key(unknown[0]["loc"])
+        return error(source, key, unknown[0].get("input"), "unknown key; check its spelling")
     key = _key(errors[0]["loc"])
+    if errors[0]["type"] == "missing":
+        return error(source, key, "<missing>", "a value: the key is required")
     # A union field fails once per member ("'auto'" or "an integer >= 1"): say all of them.
     messages = [e["msg"].removeprefix("Value error, ") for e in errors if _key(e["loc"]) == key]
     value: Any = errors[0].get("input")

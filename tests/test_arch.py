@@ -4,6 +4,8 @@ import dataclasses
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hwsearch.arch import (
     Arch,
@@ -160,3 +162,45 @@ def test_conv_and_shallow_mobilenet_expressible():
     shallow = shallow_mobilenet()
     assert shallow.stages[3].blocks == 1 and shallow.depth == 13 - 5
     assert Arch.from_str(shallow.to_str()) == shallow
+
+
+# ----- property: the parser never does anything but parse or refuse ------------------------
+
+_VALID = mobilenet_v1(0.75, 160).to_str()
+_TOKENS = [*_VALID.split("_"), "conv128x2s2", "ds8x1s1", "a0.25", "r1", "s2", "x", "ds", "1e9", "-1", "nan", "é", " "]
+
+
+def _parse_or_refuse(text: str) -> None:
+    try:
+        arch = Arch.from_str(text)
+    except ArchParseError as exc:
+        assert exc.text == text or exc.text == text.strip()
+        return
+    # Anything accepted is canonical up to surrounding space: it round-trips through string and JSON.
+    assert Arch.from_str(arch.to_str()) == arch
+    assert Arch.from_json(arch.to_json()) == arch
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(max_size=80))
+def test_random_text_parses_or_raises_the_parse_error(text):
+    _parse_or_refuse(text)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_TOKENS), min_size=1, max_size=14), st.sampled_from(["_", "__", "-", ""]))
+def test_token_soup_parses_or_raises_the_parse_error(tokens, sep):
+    # Near-valid strings reach deeper into the parser than random characters do.
+    _parse_or_refuse(sep.join(tokens))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, len(_VALID) - 1), st.characters(codec="utf-8"), st.sampled_from(["replace", "insert", "delete"]))
+def test_single_edits_of_a_valid_string_parse_or_raise(pos, char, edit):
+    if edit == "replace":
+        text = _VALID[:pos] + char + _VALID[pos + 1 :]
+    elif edit == "insert":
+        text = _VALID[:pos] + char + _VALID[pos:]
+    else:
+        text = _VALID[:pos] + _VALID[pos + 1 :]
+    _parse_or_refuse(text)

@@ -108,12 +108,12 @@ def test_a_good_profile_with_every_section(tmp_path):
         (("precision: fp32, threads: 4}\nmeasurement", "precision: fp64, threads: 4}\nmeasurement"),
          "runtime.precision", "'fp32'"),
         (("latency_ms: 61.17", "latency_ms: 0"), "calibration.0.latency_ms", "greater than 0"),
-        (("latency_ms: 61.17, source: S3", "source: S3"), "calibration.0.latency_ms", "Field required"),
+        (("latency_ms: 61.17, source: S3", "source: S3"), "calibration.0.latency_ms", "the key is required"),
         (("resolution: 224, latency_ms: 61.17", "latency_ms: 61.17"), "calibration.0", "both alpha and resolution"),
         (("latency_ms: 61.17, source: S3", "latency_ms: 61.17, source: S9"), "calibration", "'S9' is not a key"),
         (("mbv1_a0.5_r160", "mbv9_a0.5_r160"), "calibration.2", "not a valid architecture"),
         (("latency_ms: 61.17, source: S3}", "latency_ms: 61.17, source: S3, speed: 3}"), "calibration.0.speed",
-         "Extra inputs"),
+         "unknown key"),
     ],
 )  # fmt: skip
 def test_bad_profiles_name_the_key(tmp_path, edit, key, expected):

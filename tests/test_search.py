@@ -17,7 +17,7 @@ from hwsearch.search.runner import (
     sqlite_url,
     target_trials,
 )
-from hwsearch.space import load_space
+from hwsearch.space import RandomSuggester, load_space, sample_valid
 from tests._search_support import world
 
 
@@ -117,3 +117,66 @@ def test_interrupted_trials_are_failed_and_retried(tmp_path):
     assert states == [TrialState.FAIL, TrialState.WAITING]
     assert study.get_trials()[1].params == trial.params
     assert target_trials(config, space) == 2
+
+
+def test_a_candidate_trained_earlier_in_the_study_is_not_trained_again(tmp_path):
+    w = world(tmp_path)
+    space = load_space(w["space"])
+    trained = []
+    latency, accuracy = real_functions(w, tmp_path, trained)
+    study = optuna.create_study(directions=["maximize", "minimize"], storage=sqlite_url(tmp_path))
+    params = space.params_for(sample_valid(space, RandomSuggester(0)))
+    study.enqueue_trial(params)
+    study.enqueue_trial(params)
+    study.optimize(Objective(space, latency, accuracy), n_trials=2)
+    first, second = study.get_trials()
+    assert len(trained) == 1  # the second worker (or session) reads the first one's result
+    assert second.user_attrs["accuracy_from_trial"] == first.number
+    assert second.values[0] == first.values[0] and second.user_attrs["train_seconds"] == 0.0
+
+
+def test_stored_space_and_pins_travel_with_the_study(tmp_path):
+    w = world(tmp_path)
+    space = load_space(w["space"])
+    config = SearchConfig(space=w["space"], trials=2, baselines=False)
+    create_study(config, open_storage(sqlite_url(tmp_path)), "s", space, pins={"hwsearch_latency_source": "lut"})
+    (tmp_path / "tiny.yaml").unlink()  # a worker elsewhere has no copy of the file
+    study, loaded, loaded_space = load_study(open_storage(sqlite_url(tmp_path)), "s", load_space)
+    assert loaded == config and loaded_space.choices() == space.choices()
+    assert study.user_attrs["hwsearch_latency_source"] == "lut"
+
+
+def test_seed_offsets_give_workers_their_own_proposals(tmp_path):
+    w = world(tmp_path)
+    space = load_space(w["space"])
+    config = SearchConfig(space=w["space"], trials=2, baselines=False, sampler="random")
+    create_study(config, open_storage(sqlite_url(tmp_path)), "s", space)
+    proposals = []
+    for offset in (0, 0, 7):
+        study, _, _ = load_study(open_storage(sqlite_url(tmp_path)), "s", load_space, seed_offset=offset)
+        proposals.append([space.sample(study.ask()).to_str() for _ in range(4)])
+    assert proposals[0] == proposals[1] and proposals[0] != proposals[2]
+
+
+def test_corrupt_and_foreign_files_are_refused_before_optuna_touches_them(tmp_path):
+    import sqlite3
+
+    from hwsearch.search.runner import check_study_file
+
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(StudyError, match="not a SQLite database"):
+        check_study_file(bad)
+    foreign = tmp_path / "foreign.db"
+    with sqlite3.connect(foreign) as db:
+        db.execute("CREATE TABLE notes (text TEXT)")
+    with pytest.raises(StudyError, match="holds no Optuna study"):
+        check_study_file(foreign)
+    with sqlite3.connect(foreign) as db:  # still only the user's own table
+        assert [r[0] for r in db.execute("SELECT name FROM sqlite_master")] == ["notes"]
+
+
+def test_storage_passwords_are_masked_in_errors():
+    with pytest.raises(StudyError) as info:
+        open_storage("postgresql://user:s3cret@127.0.0.1:1/db")
+    assert "s3cret" not in str(info.value) and "***" in str(info.value)

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hwsearch.cli.arch_cmds import add_arch_arguments, arch_from_args
 from hwsearch.cli.output import console
 from hwsearch.latency.agent import TOKEN_ENV, add_agent_arguments
 from hwsearch.latency.cache import CACHE_ENV, DEFAULT_CACHE
-from hwsearch.latency.measurement import SOURCES
+from hwsearch.latency.measurement import NOISY_CV, SOURCES
 
 if TYPE_CHECKING:
     from hwsearch.devices import DeviceProfile
+    from hwsearch.latency.client import AgentClient
     from hwsearch.latency.measurement import Measurement
 
 
@@ -31,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     latency.add_argument(
         "--agent", metavar="URL", help=f"measure through the device agent at URL (token: ${TOKEN_ENV})"
     )
+    latency.add_argument("--onnx", metavar="FILE", type=Path,
+                         help="time this ONNX file as it is instead of an architecture (not cached)")  # fmt: skip
     latency.add_argument("--remeasure", action="store_true", help="measure again even if the cache has a figure")
     latency.add_argument(
         "--source",
@@ -50,14 +54,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_latency(args: argparse.Namespace) -> int:
     from hwsearch.cost import count_cost
     from hwsearch.devices import load_device
-    from hwsearch.latency import NOISY_CV, LatencyCache
+    from hwsearch.latency import LatencyCache
     from hwsearch.latency.client import AgentClient
     from hwsearch.latency.estimate import latency_for
 
-    arch = arch_from_args(args)
     device = load_device(args.device)
     agent_url = args.agent or device.agent_url
     agent = AgentClient(agent_url, os.environ.get(TOKEN_ENV)) if agent_url else None
+    if args.onnx is not None:
+        return _latency_of_file(args, device, agent)
+    arch = arch_from_args(args)
     cache = LatencyCache(args.cache)
     m = latency_for(arch, device, agent=agent, cache=cache, source=args.source, remeasure=args.remeasure)
     from_cache = cache.hits > 0
@@ -69,6 +75,30 @@ def cmd_latency(args: argparse.Namespace) -> int:
     if not m.is_measured:
         _print_estimate(m, device)
         return 0
+    _print_measurement(m, device, agent)
+    cached = f"yes, from {cache.path}" if from_cache else f"no, stored in {cache.path}"
+    out.print(f"source: {m.source} at {m.timestamp}; cached: {cached}")
+    return 0
+
+
+def _latency_of_file(args: argparse.Namespace, device: DeviceProfile, agent: AgentClient | None) -> int:
+    from hwsearch.errors import ArchError
+    from hwsearch.latency import measure_model
+
+    if args.arch is not None or args.alpha is not None or args.resolution is not None:
+        raise ArchError("give either --onnx FILE or an architecture, not both", value=str(args.onnx))
+    if args.source not in (None, "measured"):
+        raise ArchError(f"--source {args.source} needs an architecture: a file can only be measured",
+                        value=args.source)  # fmt: skip
+    m = measure_model(args.onnx.read_bytes(), device, agent=agent)
+    console().print(f"{args.onnx} ({args.onnx.stat().st_size:,} bytes)")
+    _print_measurement(m, device, agent)
+    console().print(f"source: {m.source} at {m.timestamp}; not cached")
+    return 0
+
+
+def _print_measurement(m: Measurement, device: DeviceProfile, agent: AgentClient | None) -> None:
+    out = console()
     where = f"agent {agent.url}" if agent is not None else "this machine"
     out.print(f"device: {device.name} ({device.kind}, measured on {where})")
     out.print(
@@ -78,14 +108,11 @@ def cmd_latency(args: argparse.Namespace) -> int:
     out.print(f"runs: {m.runs} timed after {m.warmup} warm-up; {m.outliers} outliers; min {m.min_ms:.3f} ms")
     out.print(f"setup: provider {m.provider}, {m.threads} threads, {m.precision}; {m.runtime} {m.runtime_version}")
     out.print(f"host: {m.host}")
-    cached = f"yes, from {cache.path}" if from_cache else f"no, stored in {cache.path}"
-    out.print(f"source: {m.source} at {m.timestamp}; cached: {cached}")
     if m.noisy:
         out.print(
             f"[bold yellow]warning:[/bold yellow] CV {m.cv:.1%} is above {NOISY_CV:.0%}: the timings were disturbed; "
             "measure again on a quiet device with --remeasure"
         )
-    return 0
 
 
 def _print_estimate(m: Measurement, device: DeviceProfile) -> None:

@@ -15,6 +15,8 @@ from hwsearch.errors import HwsearchError
 
 RESULTS = Path("results")
 STUDY_NAME = "hwsearch"
+THREADS_ENV = "HWSEARCH_THREADS"
+DEFAULT_TRIALS = 40
 
 
 class RunError(HwsearchError):
@@ -46,7 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser("run", help="search the space for the accuracy-latency front on a device")
     run.add_argument("--device", default="jetson-nano", help="device profile name or YAML path")
     run.add_argument("--space", default="mobilenet_v1", help="search space name or YAML path")
-    run.add_argument("--trials", type=_positive_int, default=40, help="searched trials, besides the baselines")
+    run.add_argument("--trials", type=_positive_int,
+                     help="searched trials besides the baselines (default 40; on --resume, the run's own)")  # fmt: skip
     run.add_argument("--timeout", type=_positive_float, metavar="MIN", help="stop starting trials after MIN minutes")
     run.add_argument("--budget", default="quick", help="proxy fidelity: quick, standard or full")
     run.add_argument("--latency-budget-ms", type=_positive_float, help="reject candidates slower than this")
@@ -60,7 +63,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--resume", action="store_true", help="continue the study in --out (or --storage)")
     run.add_argument("--no-baselines", action="store_true", help="skip the paper's 16 MobileNets")
     add_data_arguments(run)
+    _add_worker_arguments(run)
     run.set_defaults(func=cmd_run)
+
+    worker = sub.add_parser("worker", help="join a study in shared storage and run some of its trials")
+    worker.add_argument("--storage", metavar="URL", required=True, help="the study's storage, e.g. postgresql://...")
+    worker.add_argument("--study", default=STUDY_NAME, help="study name inside the storage")
+    worker.add_argument("--trials", type=_positive_int, help="trials this worker runs (default: until the study "
+                        "holds its target)")  # fmt: skip
+    worker.add_argument("--out", type=Path, help="also write the run's tables and plots here when done")
+    _add_worker_arguments(worker)
+    worker.set_defaults(func=cmd_worker)
 
     report = sub.add_parser("report", help="regenerate a run's tables, plots and reports from its study")
     report.add_argument("run", type=Path, help="run folder")
@@ -80,15 +93,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     export.set_defaults(func=cmd_export)
 
 
+def _add_worker_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=_positive_int,
+                        help=f"CPU threads for proxy training (default: ${THREADS_ENV}, else every core); "
+                             "give each of N workers on one machine cores/N")  # fmt: skip
+    parser.add_argument("--heartbeat", type=_positive_float, metavar="S", default=10.0,
+                        help="seconds between trial heartbeats; a trial silent for 6 beats is failed and retried "
+                             "(use one value for every worker of a study)")  # fmt: skip
+
+
+def _worker(args: argparse.Namespace) -> Any:
+    import os
+
+    from hwsearch.cli.search_run import Worker
+
+    threads = args.threads
+    if threads is None and os.environ.get(THREADS_ENV):
+        text = os.environ[THREADS_ENV]
+        if not text.isdigit() or int(text) < 1:
+            raise RunError(f"{THREADS_ENV}={text!r} is invalid", value=text, hint="a positive integer")
+        threads = int(text)
+    return Worker(threads=threads, heartbeat_s=args.heartbeat)
+
+
 def _storage_url(run_dir: Path, storage: str | None, *, must_exist: bool) -> str:
-    from hwsearch.search.runner import sqlite_url
+    from hwsearch.search.runner import check_study_file, sqlite_url
 
     if storage is not None:
         return storage
-    if must_exist and not (run_dir / "study.db").is_file():
-        raise RunError(
-            f"no study database in {run_dir}", value=str(run_dir), hint="give a run folder of 'hwsearch run'"
-        )
+    if must_exist:
+        check_study_file(run_dir / "study.db")
     return sqlite_url(run_dir)
 
 
@@ -99,14 +133,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise RunError("--resume needs the run folder", value="--resume", hint="pass --out DIR of the run to continue")
     out_dir = args.out or RESULTS / f"{Path(args.device).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     config = SearchConfig(
-        device=args.device, space=args.space, trials=args.trials, budget=args.budget, sampler=args.sampler,
-        seed=args.seed, latency_budget_ms=args.latency_budget_ms, macs_budget=args.macs_budget,
+        device=args.device, space=args.space, trials=args.trials or DEFAULT_TRIALS, budget=args.budget,
+        sampler=args.sampler, seed=args.seed, latency_budget_ms=args.latency_budget_ms, macs_budget=args.macs_budget,
         timeout_min=args.timeout, baselines=not args.no_baselines, dataset=args.dataset,
         data_dir=None if args.data_dir is None else str(args.data_dir), agent=args.agent,
     )  # fmt: skip
     from hwsearch.cli.search_run import execute
 
-    return execute(config, out_dir, storage=args.storage, study_name=args.study, resume=args.resume)
+    return execute(config, out_dir, storage=args.storage, study_name=args.study, resume=args.resume,
+                   keep_trials=args.trials is None, worker=_worker(args))
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from hwsearch.cli.search_run import join
+
+    return join(args.storage, args.study, trials=args.trials, out_dir=args.out, worker=_worker(args))
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+import os
+import socket
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import optuna
@@ -10,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from hwsearch.arch import Arch
 from hwsearch.cli.output import console
+from hwsearch.cli.search_cmds import RunError
 from hwsearch.data import load_dataset
 from hwsearch.latency.measurement import Measurement
 from hwsearch.proxy.budgets import get_budget
@@ -19,6 +25,11 @@ from hwsearch.search.config import SearchConfig
 from hwsearch.search.objective import AccuracyFn, LatencyFn, Objective, Scored
 from hwsearch.search.results import trials_frame
 from hwsearch.search.runner import (
+    DEVICE_ATTR,
+    HEARTBEAT_S,
+    SOURCE_ATTR,
+    StudyError,
+    check_study_file,
     completed,
     create_study,
     fail_interrupted,
@@ -27,18 +38,21 @@ from hwsearch.search.runner import (
     optimise,
     requeue_baselines,
     sqlite_url,
+    study_pin,
     target_trials,
+    trial_count,
 )
-from hwsearch.space import SearchSpace, load_space
+from hwsearch.space import load_space
 
 EXIT_INTERRUPTED = 130
 
 
-def latency_function(config: SearchConfig) -> LatencyFn:
-    """The run's latency: the best source for its device (measured, then table, then predictor).
+def latency_function(config: SearchConfig, source: str | None = None) -> tuple[LatencyFn, str]:
+    """The run's latency and its source: the best for its device (measured, then table, then predictor).
 
     The source is chosen once, on a probe network, and then used for every candidate, so a
-    front never mixes measurements with estimates.
+    front never mixes measurements with estimates. A worker joining a study passes the
+    study's ``source``; a worker that cannot give it fails here, before any trial.
     """
     from hwsearch.arch import mobilenet_v1
     from hwsearch.devices import load_device
@@ -49,12 +63,12 @@ def latency_function(config: SearchConfig) -> LatencyFn:
     device = load_device(config.device)
     cache = LatencyCache(default_cache_path())
     agent = None if config.agent is None else AgentClient(config.agent, _token())
-    source = latency_for(mobilenet_v1(0.25, 128), device, agent=agent, cache=cache).source
+    source = latency_for(mobilenet_v1(0.25, 128), device, agent=agent, cache=cache, source=source).source
 
     def latency(arch: Arch) -> Measurement:
         return latency_for(arch, device, agent=agent, cache=cache, source=source)
 
-    return latency
+    return latency, source
 
 
 def _token() -> str | None:
@@ -65,8 +79,12 @@ def _token() -> str | None:
     return os.environ.get(TOKEN_ENV) or None
 
 
-def accuracy_function(config: SearchConfig) -> AccuracyFn:
-    """Proxy training on the run's data set, remembering each architecture's result."""
+def accuracy_function(config: SearchConfig, threads: int | None = None) -> AccuracyFn:
+    """Proxy training on the run's data set, remembering each architecture's result.
+
+    ``threads`` is this process's share of the CPU (default: every core), so that several
+    workers on one machine do not each claim all of it.
+    """
     budget = get_budget(config.budget)
     data = ProxyData.from_dataset(load_dataset(config.dataset, data_dir=config.data_dir), budget)
     seen: dict[str, ProxyResult] = {}
@@ -75,7 +93,7 @@ def accuracy_function(config: SearchConfig) -> AccuracyFn:
         # Samplers revisit architectures; the proxy is deterministic, so train each once.
         key = arch.to_str()
         if key not in seen:
-            seen[key] = train_proxy(arch, data, budget, on_epoch=on_epoch)
+            seen[key] = train_proxy(arch, data, budget, on_epoch=on_epoch, threads=threads)
         return seen[key]
 
     return accuracy
@@ -89,51 +107,137 @@ def write_outputs(study: optuna.Study, config: SearchConfig, out_dir: Path) -> l
     return [p for p in vars(outputs).values() if p is not None]
 
 
-def _prepare(config: SearchConfig, out_dir: Path, url: str, name: str,
-             resume: bool) -> tuple[optuna.Study, SearchConfig, SearchSpace]:  # fmt: skip
-    storage = open_storage(url)
-    if resume:
-        study, stored, space = load_study(storage, name, load_space)
-        # The study fixes what is searched; only the amount of searching may change.
-        config = replace(stored, trials=config.trials, timeout_min=config.timeout_min)
-        return study, config, space
-    space = load_space(config.space)
-    return create_study(config, storage, name, space), config, space
+@dataclass(frozen=True)
+class Worker:
+    """How this process takes part in a study: its CPU share and heartbeat interval."""
+
+    threads: int | None = None
+    heartbeat_s: float = HEARTBEAT_S
 
 
-def execute(config: SearchConfig, out_dir: Path, *, storage: str | None, study_name: str, resume: bool) -> int:
-    """Run (or resume) a search and write its outputs; returns the exit code."""
+def _device_text(config: SearchConfig) -> str:
+    from hwsearch.devices import resolve_device
+
+    return resolve_device(config.device).read_text(encoding="utf-8")
+
+
+def execute(config: SearchConfig, out_dir: Path, *, storage: str | None, study_name: str, resume: bool,
+            keep_trials: bool = False, worker: Worker = Worker()) -> int:  # fmt: skip
+    """Run (or resume) a search and write its outputs; returns the exit code.
+
+    On resume, the study's own settings apply; ``config`` only changes the timeout, and the
+    trial count unless ``keep_trials``.
+    """
     out = console()
-    # The CLI reports each trial and any stop itself; Optuna's own log would repeat them, with a
-    # traceback for a trial cut short by Ctrl-C.
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
     url = storage or sqlite_url(out_dir)
-    if not resume and storage is None and (out_dir / "study.db").exists():
-        from hwsearch.search.runner import StudyError
-
-        raise StudyError(f"{out_dir} already holds a run", value=str(out_dir),
-                         hint="pass --resume to continue it, or another --out")  # fmt: skip
-    if resume:  # the study decides what is searched
-        study, config, space = _prepare(config, out_dir, url, study_name, resume)
-    # A bad device, budget or data set fails here, before a new study is written.
-    latency_fn = latency_function(config)
-    accuracy_fn = accuracy_function(config)
-    if not resume:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        study, config, space = _prepare(config, out_dir, url, study_name, resume)
-    else:
+    if storage is None:
+        if resume:
+            check_study_file(out_dir / "study.db")
+        elif (out_dir / "study.db").exists():
+            raise StudyError(f"{out_dir} already holds a run", value=str(out_dir),
+                             hint="pass --resume to continue it, or another --out")  # fmt: skip
+    if resume:
+        opened = open_storage(url, heartbeat_s=worker.heartbeat_s)
+        # A new seed for the part after the stop, or the sampler would replay the first part.
+        offset = trial_count(opened, study_name)
+        study, stored, space = load_study(opened, study_name, load_space, seed_offset=offset)
+        # The study fixes what is searched; only the amount of searching may change.
+        config = replace(stored, trials=stored.trials if keep_trials else config.trials,
+                         timeout_min=config.timeout_min)  # fmt: skip
+        latency_fn, _ = latency_function(config, study_pin(study, SOURCE_ATTR))
+        accuracy_fn = accuracy_function(config, worker.threads)
         retried = fail_interrupted(study) if storage is None else 0
         retried += requeue_baselines(study, space) if config.baselines else 0
         if retried:
             out.print(f"{retried} trial(s) interrupted by the last stop will run again")
+    else:
+        # A bad device, budget or data set fails here, before a new study is written.
+        space = load_space(config.space)
+        latency_fn, source = latency_function(config)
+        accuracy_fn = accuracy_function(config, worker.threads)
+        _writable(out_dir)
+        pins = {DEVICE_ATTR: _device_text(config), SOURCE_ATTR: source}
+        study = create_study(config, open_storage(url, heartbeat_s=worker.heartbeat_s), study_name, space, pins=pins)
     target = target_trials(config, space)
     baselines = f" + {target - config.trials} paper baselines" if target > config.trials else ""
     out.print(f"run {out_dir}: {config.trials} trials{baselines} on {config.device}, budget '{config.budget}', "
               f"sampler {config.sampler}; {completed(study)} of {target} already finished")  # fmt: skip
+    scorer = partial(Objective, space, latency_fn, accuracy_fn, latency_budget_ms=config.latency_budget_ms,
+                     macs_budget=config.macs_budget)  # fmt: skip
+    try:
+        _trial_loop(study, scorer, target=target, n_trials=None, timeout_min=config.timeout_min)
+    except KeyboardInterrupt:
+        paths = write_outputs(study, config, out_dir)
+        out.print(f"stopped after {completed(study)} finished trials; outputs in {paths[0].parent}. "
+                  f"Continue with: hwsearch run --resume --out {out_dir}", soft_wrap=True)  # fmt: skip
+        return EXIT_INTERRUPTED
+    paths = write_outputs(study, config, out_dir)
+    out.print(f"{completed(study)} trials finished; wrote {', '.join(p.name for p in paths)} in {out_dir}")
+    return 0
+
+
+def join(storage: str, study_name: str, *, trials: int | None, out_dir: Path | None,
+         worker: Worker = Worker()) -> int:  # fmt: skip
+    """``hwsearch worker``: run trials of an existing study, with everything searched taken from it.
+
+    With ``trials`` this worker runs that many; without, it runs until the study holds its
+    target of finished trials (counting every worker's).
+    """
+    out = console()
+    # Each worker its own random stream, or all of them would propose the same candidates.
+    offset = zlib.crc32(f"{socket.gethostname()}:{os.getpid()}".encode())
+    opened = open_storage(storage, heartbeat_s=worker.heartbeat_s)
+    study, config, space = load_study(opened, study_name, load_space, seed_offset=offset)
+    stored_device = study_pin(study, DEVICE_ATTR)
+    if stored_device is not None and stored_device != _device_text(config):
+        raise StudyError(f"device profile {config.device!r} here differs from the one study {study_name!r} was "
+                         f"created with", value=config.device,
+                         hint="copy the profile file from the machine that created the study")  # fmt: skip
+    latency_fn, source = latency_function(config, study_pin(study, SOURCE_ATTR))
+    accuracy_fn = accuracy_function(config, worker.threads)
+    target = target_trials(config, space)
+    amount = f"{trials} trials" if trials is not None else f"trials until {target} are finished"
+    out.print(f"worker on study {study_name!r}: {amount}; {config.device} latency ({source}), "
+              f"budget '{config.budget}'; {completed(study)} of {target} already finished")  # fmt: skip
+    scorer = partial(Objective, space, latency_fn, accuracy_fn, latency_budget_ms=config.latency_budget_ms,
+                     macs_budget=config.macs_budget)  # fmt: skip
+    try:
+        _trial_loop(study, scorer, target=target if trials is None else None, n_trials=trials, timeout_min=None)
+    except KeyboardInterrupt:
+        out.print(f"worker stopped; the study holds {completed(study)} finished trials")
+        return EXIT_INTERRUPTED
+    if out_dir is not None:
+        paths = write_outputs(study, config, out_dir)
+        out.print(f"wrote {', '.join(p.name for p in paths)} in {out_dir}")
+    out.print(f"worker done; the study holds {completed(study)} finished trials")
+    return 0
+
+
+def _writable(out_dir: Path) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / ".hwsearch-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise RunError(f"cannot write to output folder {out_dir}: {exc.strerror or exc}", value=str(out_dir),
+                       hint="choose a writable --out") from None  # fmt: skip
+
+
+def _trial_loop(study: optuna.Study, scorer: Callable[..., Objective], *, target: int | None, n_trials: int | None,
+                timeout_min: float | None) -> None:  # fmt: skip
+    """Trials with a progress bar and one line per finished trial.
+
+    The bar counts the study's finished trials towards ``target``, or this process's towards ``n_trials``.
+    """
+    out = console()
+    # The CLI reports each trial and any stop itself; Optuna's own log would repeat them, with a
+    # traceback for a trial cut short by Ctrl-C.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("eta"), TimeRemainingColumn())  # fmt: skip
     with Progress(*columns, console=out, transient=True) as progress:
-        task = progress.add_task("trials", total=target, completed=completed(study))
+        task = progress.add_task("trials", total=target or n_trials, completed=completed(study) if target else 0)
 
         def on_scored(s: Scored) -> None:
             tag = f" [{s.baseline}]" if s.baseline else ""
@@ -142,18 +246,13 @@ def execute(config: SearchConfig, out_dir: Path, *, storage: str | None, study_n
                                    f"{s.macs / 1e6:7.1f}M MACs  {s.train_seconds:5.1f}s  {s.arch}{tag}")  # fmt: skip
 
         def after_trial(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
-            progress.update(task, completed=completed(study))
+            if target is None:
+                progress.advance(task)
+            else:  # other workers finish trials too
+                progress.update(task, completed=completed(study))
 
-        objective = Objective(space, latency_fn, accuracy_fn, latency_budget_ms=config.latency_budget_ms,
-                              macs_budget=config.macs_budget, on_scored=on_scored)  # fmt: skip
         try:
-            optimise(study, objective, target=target, timeout_min=config.timeout_min, callbacks=[after_trial])
-        except KeyboardInterrupt:
+            optimise(study, scorer(on_scored=on_scored), target=target, n_trials=n_trials, timeout_min=timeout_min,
+                     callbacks=[after_trial])  # fmt: skip
+        finally:
             progress.stop()
-            paths = write_outputs(study, config, out_dir)
-            out.print(f"stopped after {completed(study)} finished trials; outputs in {paths[0].parent}. "
-                      f"Continue with: hwsearch run --resume --out {out_dir}", soft_wrap=True)  # fmt: skip
-            return EXIT_INTERRUPTED
-    paths = write_outputs(study, config, out_dir)
-    out.print(f"{completed(study)} trials finished; wrote {', '.join(p.name for p in paths)} in {out_dir}")
-    return 0

@@ -40,6 +40,7 @@ __all__ = [
     "cache_key",
     "default_cache_path",
     "measure_arch",
+    "measure_model",
 ]
 
 
@@ -75,18 +76,13 @@ def measure_arch(
         found = cache.get(key)
         if found is not None:
             return found
-    if agent is None and device.kind == "remote":
-        raise MeasurementError(
-            f"device {device.name!r} is a remote board and no agent is given",
-            value=device.name,
-            hint="start 'hwsearch agent' on the board and pass --agent URL (token in $HWSEARCH_AGENT_TOKEN)",
-        )
+    _check_reachable(device, agent)
     # Find out whether the measurement can happen before spending time on the export.
+    max_bytes = None
     if agent is None:
         from hwsearch.latency.runtime import check_provider
 
         check_provider(settings.provider)
-        max_bytes = None
     else:
         max_bytes = _check_agent(agent, settings)
     from hwsearch.export import export_onnx
@@ -98,16 +94,35 @@ def measure_arch(
             value=len(model_bytes),
             hint="restart the agent with a larger --max-bytes",
         )
-    if agent is None:
-        from hwsearch.latency.runtime import measure_onnx
-
-        measurement = measure_onnx(model_bytes, settings)
-    else:
-        measurement = agent.measure(model_bytes, settings)
+    measurement = measure_model(model_bytes, device, agent=agent)
     measurement = replace(measurement, device=key.device)
     if cache is not None:
         cache.put(key, measurement)
     return measurement
+
+
+def measure_model(model_bytes: bytes, device: DeviceProfile, *, agent: AgentClient | None = None) -> Measurement:
+    """Time ONNX ``model_bytes`` as they are on ``device``: here (a ``local`` profile) or by ``agent``.
+
+    Not cached: the bytes may be any model. The agent screens and size-checks them itself
+    and refuses what it will not run, with :class:`AgentError`.
+    """
+    _check_reachable(device, agent)
+    if agent is None:
+        from hwsearch.latency.runtime import check_provider, measure_onnx
+
+        check_provider(device.settings.provider)
+        return measure_onnx(model_bytes, device.settings)
+    return agent.measure(model_bytes, device.settings)
+
+
+def _check_reachable(device: DeviceProfile, agent: AgentClient | None) -> None:
+    if agent is None and device.kind == "remote":
+        raise MeasurementError(
+            f"device {device.name!r} is a remote board and no agent is given",
+            value=device.name,
+            hint="start 'hwsearch agent' on the board and pass --agent URL (token in $HWSEARCH_AGENT_TOKEN)",
+        )
 
 
 def _check_agent(agent: AgentClient, settings: MeasureSettings) -> int | None:

@@ -7,6 +7,8 @@ an accuracy of 0 without being trained, and the samplers steer away from it.
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -50,6 +52,8 @@ class Objective:
         self.on_scored = on_scored
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, float]:
+        # Which process ran a trial, so that a dead worker's trials can be told apart.
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         arch = self.space.sample(trial)
         cost = count_cost(arch)
         violations = self.space.violations(arch)
@@ -76,17 +80,32 @@ class Objective:
             trial.set_user_attr(key, value)
         accuracy_pct, train_seconds = 0.0, 0.0
         if feasible:
-            result = self.accuracy_fn(arch, None)
-            accuracy_pct, train_seconds = 100.0 * result.accuracy, result.train_seconds
-            trial.set_user_attr("accuracy_pct", accuracy_pct)
-            trial.set_user_attr("epoch_accuracy", list(result.epoch_accuracy))
-            trial.set_user_attr("train_seconds", train_seconds)
-            trial.set_user_attr("proxy_arch", result.proxy_arch)
+            earlier = _trained_before(trial, attrs["arch"])
+            if earlier is not None:
+                # Same study, so same data and budget: the deterministic proxy would repeat itself.
+                for key in ("accuracy_pct", "epoch_accuracy", "proxy_arch"):
+                    trial.set_user_attr(key, earlier.user_attrs[key])
+                trial.set_user_attr("train_seconds", 0.0)
+                trial.set_user_attr("accuracy_from_trial", earlier.number)
+                accuracy_pct = float(earlier.user_attrs["accuracy_pct"])
+            else:
+                result = self.accuracy_fn(arch, None)
+                accuracy_pct, train_seconds = 100.0 * result.accuracy, result.train_seconds
+                trial.set_user_attr("accuracy_pct", accuracy_pct)
+                trial.set_user_attr("epoch_accuracy", list(result.epoch_accuracy))
+                trial.set_user_attr("train_seconds", train_seconds)
+                trial.set_user_attr("proxy_arch", result.proxy_arch)
         if self.on_scored is not None:
             baseline = trial.user_attrs.get("baseline")
             self.on_scored(Scored(trial.number, arch.to_str(), accuracy_pct, latency, cost.macs, feasible,
                                   train_seconds, baseline))  # fmt: skip
         return accuracy_pct, latency.median_ms
+
+
+def _trained_before(trial: optuna.Trial, arch: str) -> optuna.trial.FrozenTrial | None:
+    """A finished trial of the same study (any worker's, any earlier session's) that trained ``arch``."""
+    done = trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    return next((t for t in done if t.user_attrs.get("arch") == arch and "accuracy_pct" in t.user_attrs), None)
 
 
 def constraints_of(trial: optuna.trial.FrozenTrial) -> dict[str, float]:

@@ -12,7 +12,7 @@ from hwsearch.search.config import CONFIG_ATTR, SearchConfig
 COLUMNS = [
     "number", "state", "baseline", "feasible", "accuracy_pct", "latency_ms", "latency_source",
     "macs", "params", "alpha", "resolution", "depth", "train_seconds", "arch", "violations",
-    "finished",
+    "finished", "worker",
 ]  # fmt: skip
 
 
@@ -41,6 +41,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
             "arch": attrs["arch"],
             "violations": "; ".join(attrs.get("violations", [])),
             "finished": trial.datetime_complete.isoformat(timespec="seconds") if trial.datetime_complete else "",
+            "worker": attrs.get("worker", ""),
         })  # fmt: skip
     return pd.DataFrame(rows, columns=COLUMNS)
 

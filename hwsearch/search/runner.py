@@ -7,10 +7,14 @@ heartbeats, so a trial whose process died is failed and retried rather than left
 
 from __future__ import annotations
 
+import math
+import sqlite3
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import closing
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
@@ -21,13 +25,17 @@ from hwsearch.errors import HwsearchError
 from hwsearch.paper import paper_grid
 from hwsearch.search.config import CONFIG_ATTR, SearchConfig
 from hwsearch.search.objective import Objective
-from hwsearch.space import SearchSpace
+from hwsearch.space import SearchSpace, parse_space
 
 DIRECTIONS = ("maximize", "minimize")
 HEARTBEAT_S = 10
-GRACE_S = 60
+# A trial whose heartbeat is this many intervals old belonged to a dead worker.
+GRACE_INTERVALS = 6
 MAX_RETRY = 2
 SQLITE_BUSY_S = 120
+SPACE_ATTR = "hwsearch_space_yaml"
+DEVICE_ATTR = "hwsearch_device_yaml"
+SOURCE_ATTR = "hwsearch_latency_source"
 StudyCallback = Callable[[optuna.Study, FrozenTrial], None]
 
 
@@ -61,19 +69,64 @@ def sqlite_url(out_dir: Path) -> str:
     return f"sqlite:///{(out_dir / 'study.db').resolve()}"
 
 
-def open_storage(url: str) -> RDBStorage:
-    """An RDB storage with heartbeats and retry of trials whose worker died."""
+def open_storage(url: str, *, heartbeat_s: float = HEARTBEAT_S) -> RDBStorage:
+    """An RDB storage with heartbeats and retry of trials whose worker died.
+
+    Every worker of a study should use the same ``heartbeat_s``: a trial is failed and
+    retried once its heartbeat is ``GRACE_INTERVALS`` times that old.
+    """
+    if heartbeat_s <= 0:
+        raise StudyError(f"heartbeat interval {heartbeat_s!r} s is invalid", value=heartbeat_s, hint="a number > 0")
     try:
         with warnings.catch_warnings():
             # Heartbeats are marked experimental in Optuna 5 but are its documented answer to dead workers.
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             retry = RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
-            return RDBStorage(url, engine_kwargs=_engine_kwargs(url), heartbeat_interval=HEARTBEAT_S,
-                              grace_period=GRACE_S,
+            # Optuna takes whole seconds here; round up so a short test interval stays positive.
+            interval = max(1, math.ceil(heartbeat_s))
+            return RDBStorage(_with_driver(url), engine_kwargs=_engine_kwargs(url), heartbeat_interval=interval,
+                              grace_period=GRACE_INTERVALS * interval,
                               heartbeat_stale_trial_callback=retry)  # fmt: skip
     except Exception as exc:  # SQLAlchemy raises many types for a bad URL or an unreachable server
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise StudyError(f"cannot open study storage {url!r}: {reason}", value=url) from None
+        where = _safe_url(url)
+        raise StudyError(f"cannot open study storage {where}: {_first_line(exc)}", value=where,
+                         hint="a URL such as sqlite:///PATH or postgresql://USER@HOST/DB") from None  # fmt: skip
+
+
+def check_study_file(path: Path) -> None:
+    """Refuse a file that is not an Optuna SQLite database before Optuna writes its tables into it."""
+    if not path.is_file():
+        raise StudyError(f"no study database {path}", value=str(path), hint="give a run folder of 'hwsearch run'")
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
+            tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as exc:
+        raise StudyError(f"{path} is not a SQLite database ({exc})", value=str(path),
+                         hint="it may be damaged; a study database is written by 'hwsearch run'") from None  # fmt: skip
+    if not {"studies", "trials"} <= tables:
+        raise StudyError(f"{path} is a SQLite database but holds no Optuna study", value=str(path),
+                         hint="give the study.db of an 'hwsearch run' folder")  # fmt: skip
+
+
+def _with_driver(url: str) -> str:
+    # SQLAlchemy 2.0 maps postgresql:// to psycopg2, 2.1 to psycopg 3; hwsearch ships psycopg 3.
+    plain = "postgresql://"
+    return "postgresql+psycopg://" + url[len(plain) :] if url.startswith(plain) else url
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _safe_url(url: str) -> str:
+    """``url`` with any password masked, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL at all: there is no password to hide
+        return url
 
 
 def _engine_kwargs(url: str) -> dict[str, object]:
@@ -93,15 +146,25 @@ def make_sampler(config: SearchConfig, space: SearchSpace) -> optuna.samplers.Ba
     return optuna.samplers.RandomSampler(seed=config.seed)
 
 
-def create_study(config: SearchConfig, storage: RDBStorage, name: str, space: SearchSpace) -> optuna.Study:
-    """A new study holding ``config``, with the paper's baselines enqueued first."""
+def create_study(config: SearchConfig, storage: RDBStorage, name: str, space: SearchSpace, *,
+                 pins: Mapping[str, str] | None = None) -> optuna.Study:  # fmt: skip
+    """A new study holding ``config``, with the paper's baselines enqueued first.
+
+    The space's YAML text and ``pins`` (e.g. the device profile text and the chosen latency
+    source) are stored with it, so that workers elsewhere search exactly the same thing.
+    """
     try:
         study = optuna.create_study(storage=storage, study_name=name, directions=list(DIRECTIONS),
                                     sampler=make_sampler(config, space))  # fmt: skip
     except optuna.exceptions.DuplicatedStudyError:
-        raise StudyError(f"study {name!r} already exists in {storage.url}", value=name,
-                         hint="pass --resume to continue it, or choose another --out or --study") from None  # fmt: skip
+        raise StudyError(f"study {name!r} already exists in {_safe_url(storage.url)}", value=name,
+                         hint="pass --resume to continue it, 'hwsearch worker' to join it, "
+                              "or choose another --out or --study") from None  # fmt: skip
     study.set_user_attr(CONFIG_ATTR, config.to_dict())
+    if not space.source.startswith("<"):
+        study.set_user_attr(SPACE_ATTR, Path(space.source).read_text(encoding="utf-8"))
+    for key, value in (pins or {}).items():
+        study.set_user_attr(key, value)
     if config.baselines:
         for baseline in baselines_in(space):
             study.enqueue_trial(baseline.params, user_attrs={"baseline": baseline.name})
@@ -109,22 +172,29 @@ def create_study(config: SearchConfig, storage: RDBStorage, name: str, space: Se
 
 
 def load_study(
-    storage: RDBStorage, name: str, space_loader: Callable[[str], SearchSpace]
+    storage: RDBStorage, name: str, space_loader: Callable[[str], SearchSpace], *, seed_offset: int = 0
 ) -> tuple[optuna.Study, SearchConfig, SearchSpace]:
-    """Reopen a study and the config it was created with."""
+    """Reopen a study, the config it was created with and its space (from the study's own copy).
+
+    The sampler's seed is the study's plus ``seed_offset``: a resumed run or a second worker
+    that replayed the same random stream would only propose what was already tried.
+    """
+    where = _safe_url(storage.url)
     try:
         summaries = {s.study_name: s for s in optuna.get_all_study_summaries(storage)}
     except Exception as exc:
-        raise StudyError(f"{storage.url} is not an hwsearch study database: {exc}", value=storage.url) from None
+        raise StudyError(f"{where} is not an hwsearch study database: {_first_line(exc)}", value=where) from None
     if name not in summaries:
         known = ", ".join(sorted(summaries)) or "none"
-        raise StudyError(f"no study {name!r} in {storage.url}", value=name, hint=f"studies there: {known}")
+        raise StudyError(f"no study {name!r} in {where}", value=name, hint=f"studies there: {known}")
     attrs = summaries[name].user_attrs
     if CONFIG_ATTR not in attrs:
-        raise StudyError(f"study {name!r} in {storage.url} was not made by hwsearch", value=name)
+        raise StudyError(f"study {name!r} in {where} was not made by hwsearch", value=name)
     config = SearchConfig.from_dict(attrs[CONFIG_ATTR])
-    space = space_loader(config.space)
-    study = optuna.load_study(study_name=name, storage=storage, sampler=make_sampler(config, space))
+    text = attrs.get(SPACE_ATTR)
+    space = space_loader(config.space) if text is None else parse_space(text, source=f"<study {name}>")
+    sampler = make_sampler(replace(config, seed=(config.seed + seed_offset) % 2**31), space)
+    study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
     return study, config, space
 
 
@@ -163,17 +233,33 @@ def target_trials(config: SearchConfig, space: SearchSpace) -> int:
     return config.trials + (len(baselines_in(space)) if config.baselines else 0)
 
 
+def trial_count(storage: RDBStorage, name: str) -> int:
+    """Trials of study ``name`` in any state; 0 if there is no such study."""
+    try:
+        return storage.get_n_trials(storage.get_study_id_from_name(name))
+    except KeyError:
+        return 0
+
+
 def completed(study: optuna.Study) -> int:
     """Trials finished with values."""
     return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
 
 
-def optimise(study: optuna.Study, objective: Objective, *, target: int, timeout_min: float | None,
-             callbacks: Sequence[StudyCallback] = ()) -> None:  # fmt: skip
-    """Run trials until ``target`` are complete (counting earlier ones) or the timeout passes."""
-    if completed(study) >= target:
-        return
-    stop = MaxTrialsCallback(target, states=(TrialState.COMPLETE,))
+def optimise(study: optuna.Study, objective: Objective, *, target: int | None, timeout_min: float | None,
+             n_trials: int | None = None, callbacks: Sequence[StudyCallback] = ()) -> None:  # fmt: skip
+    """Run trials until the study holds ``target`` complete ones (earlier and other workers' count too),
+    this process has run ``n_trials``, or the timeout passes; whichever comes first."""
+    stops: list[StudyCallback] = []
+    if target is not None:
+        if completed(study) >= target:
+            return
+        stops.append(MaxTrialsCallback(target, states=(TrialState.COMPLETE,)))
     timeout_s = None if timeout_min is None else timeout_min * 60
-    study.optimize(objective, n_trials=None, timeout=timeout_s, callbacks=[*callbacks, stop],
+    study.optimize(objective, n_trials=n_trials, timeout=timeout_s, callbacks=[*callbacks, *stops],
                    gc_after_trial=False, show_progress_bar=False)  # fmt: skip
+
+
+def study_pin(study: optuna.Study, key: str) -> Any:
+    """A value :func:`create_study` stored under ``key`` (None for studies made without it)."""
+    return study.user_attrs.get(key)

@@ -1,0 +1,181 @@
+"""Many workers on one study in a real PostgreSQL server, and crash safety with kill -9.
+
+The server comes from ``$HWSEARCH_TEST_POSTGRES`` (CI starts one), or is started here from
+Debian's binaries on 127.0.0.1 with a throwaway data directory. These tests are skipped
+only where no PostgreSQL binary exists, and fail instead of skipping under CI.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.storages import RetryFailedTrialCallback
+from optuna.trial import TrialState
+
+from hwsearch.arch import Arch
+from hwsearch.cli import main
+from hwsearch.space import load_space
+from tests._search_support import world
+
+ROOT = Path(__file__).resolve().parents[1]
+POSTGRES_SCRIPT = ROOT / "scripts" / "postgres.sh"
+HEARTBEAT = "1"  # seconds; a trial silent for 6 beats is failed and retried
+
+
+def _has_postgres() -> bool:
+    return shutil.which("pg_ctl") is not None or any(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    url = os.environ.get("HWSEARCH_TEST_POSTGRES")
+    if url:
+        yield url
+        return
+    if not _has_postgres():
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the PostgreSQL tests, but no PostgreSQL binary exists")
+        pytest.skip("no PostgreSQL binary here (apt-get install postgresql)")
+    folder = tempfile.mkdtemp(prefix="hwsearch-test-pg-")
+    try:
+        started = subprocess.run(["bash", str(POSTGRES_SCRIPT), "start", folder], capture_output=True, text=True,
+                                 check=True, timeout=120)  # fmt: skip
+        yield started.stdout.strip()
+    finally:
+        subprocess.run(["bash", str(POSTGRES_SCRIPT), "stop", folder], check=False, timeout=120)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "hwsearch", *args]
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    # One thread each: three workers on two cores must not each claim every core.
+    return {**os.environ, "HWSEARCH_LATENCY_CACHE": str(tmp / "latency.sqlite"), "HWSEARCH_THREADS": "1"}
+
+
+def _create(w: dict[str, str], storage: str, study: str, out: Path, trials: int) -> None:
+    argv = ["run", "--storage", storage, "--study", study, "--out", str(out), "--trials", str(trials),
+            "--device", w["device"], "--space", w["space"], "--dataset", w["dataset"], "--budget", w["budget"],
+            "--sampler", "random", "--no-baselines", "--heartbeat", HEARTBEAT, "--threads", "1"]  # fmt: skip
+    assert main(argv) == 0
+
+
+def _trials(storage: str, study: str) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name=study, storage=storage).get_trials(deepcopy=False)
+
+
+def test_three_workers_share_one_study_without_losing_a_trial(postgres_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("HWSEARCH_LATENCY_CACHE", str(tmp_path / "latency.sqlite"))
+    w = world(tmp_path)
+    study = f"three-{uuid.uuid4().hex[:8]}"
+    _create(w, postgres_url, study, tmp_path / "run", trials=2)
+    asked = [3, 3, 4]
+    workers = [subprocess.Popen(_cli("worker", "--storage", postgres_url, "--study", study, "--trials", str(n),
+                                     "--heartbeat", HEARTBEAT), env=_env(tmp_path), cwd=tmp_path,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+               for n in asked]  # fmt: skip
+    outputs = [p.communicate(timeout=400)[0] for p in workers]
+    for p, out in zip(workers, outputs, strict=True):
+        assert p.returncode == 0, out
+        assert "worker done" in out and "Traceback" not in out
+    trials = _trials(postgres_url, study)
+    numbers = sorted(t.number for t in trials)
+    assert numbers == list(range(2 + sum(asked)))  # no duplicate and no gap
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    # Each worker ran exactly its share, and every trial can be rebuilt from the study alone.
+    by_worker: dict[str, int] = {}
+    for t in trials:
+        by_worker[t.user_attrs["worker"]] = by_worker.get(t.user_attrs["worker"], 0) + 1
+        assert t.user_attrs["arch"].startswith("mbv1_") and t.user_attrs["latency_source"] == "measured"
+    assert sorted(by_worker.values()) == sorted([2, *asked])
+    # The workers took the space from the study: every candidate lies in it.
+    space = load_space(w["space"])
+    for t in trials:
+        space.params_for(Arch.from_str(t.user_attrs["arch"]))
+
+
+def test_a_worker_killed_mid_trial_is_failed_and_its_trial_retried(postgres_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("HWSEARCH_LATENCY_CACHE", str(tmp_path / "latency.sqlite"))
+    w = world(tmp_path)
+    study = f"kill-{uuid.uuid4().hex[:8]}"
+    _create(w, postgres_url, study, tmp_path / "run", trials=1)
+    doomed = subprocess.Popen(_cli("worker", "--storage", postgres_url, "--study", study, "--trials", "50",
+                                   "--heartbeat", HEARTBEAT), env=_env(tmp_path), cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    tag = f":{doomed.pid}"
+    victim = None
+    deadline = time.monotonic() + 300
+    while victim is None and time.monotonic() < deadline and doomed.poll() is None:
+        running = [t for t in _trials(postgres_url, study) if t.state == TrialState.RUNNING]
+        victim = next((t.number for t in running if str(t.user_attrs.get("worker", "")).endswith(tag)), None)
+        time.sleep(0.05)
+    assert victim is not None, "the worker never started a trial"
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait(timeout=30)
+    killed_at = time.monotonic()
+    assert next(t for t in _trials(postgres_url, study) if t.number == victim).state == TrialState.RUNNING
+    # A survivor that starts after the grace period (6 heartbeats) finds the silent trial.
+    time.sleep(max(0.0, 6.5 * float(HEARTBEAT) - (time.monotonic() - killed_at)))
+    survivor = subprocess.run(_cli("worker", "--storage", postgres_url, "--study", study, "--trials", "3",
+                                   "--heartbeat", HEARTBEAT), env=_env(tmp_path), cwd=tmp_path,
+                              capture_output=True, text=True, timeout=400, check=False)  # fmt: skip
+    assert survivor.returncode == 0, survivor.stdout + survivor.stderr
+    trials = _trials(postgres_url, study)
+    states = {t.number: t.state for t in trials}
+    assert states[victim] == TrialState.FAIL
+    assert TrialState.RUNNING not in states.values()
+    retries = [t for t in trials if RetryFailedTrialCallback.retried_trial_number(t) == victim]
+    assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
+    original = next(t for t in trials if t.number == victim)
+    assert retries[0].params == original.params
+    assert len(set(states)) == len(trials)
+
+
+def _completed_in(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as con:
+            return con.execute("SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'").fetchone()[0]
+    except sqlite3.OperationalError:  # tables not made yet, or locked for a moment
+        return 0
+
+
+def test_kill_9_of_a_sqlite_run_then_resume_loses_nothing(tmp_path):
+    w = world(tmp_path)
+    out = tmp_path / "run"
+    argv = ["run", "--out", str(out), "--trials", "8", "--device", w["device"], "--space", w["space"],
+            "--dataset", w["dataset"], "--budget", w["budget"], "--sampler", "random", "--no-baselines"]  # fmt: skip
+    run = subprocess.Popen(_cli(*argv), env=_env(tmp_path), cwd=tmp_path, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while _completed_in(out / "study.db") < 3 and time.monotonic() < deadline and run.poll() is None:
+        time.sleep(0.05)
+    run.send_signal(signal.SIGKILL)
+    run.wait(timeout=30)
+    storage = f"sqlite:///{out / 'study.db'}"
+    before = {t.number: (t.values, t.user_attrs["arch"])
+              for t in _trials(storage, "hwsearch") if t.state == TrialState.COMPLETE}  # fmt: skip
+    assert 3 <= len(before) < 8, "the kill came too late to test anything"
+    resumed = subprocess.run(_cli("run", "--resume", "--out", str(out)), env=_env(tmp_path), cwd=tmp_path,
+                             capture_output=True, text=True, timeout=400, check=False)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    after = _trials(storage, "hwsearch")
+    complete = {t.number: (t.values, t.user_attrs["arch"]) for t in after if t.state == TrialState.COMPLETE}
+    assert len(complete) == 8  # the asked-for count, kept from the study
+    assert all(complete[n] == before[n] for n in before)  # every finished trial kept as it was
+    assert TrialState.RUNNING not in {t.state for t in after}
+    assert (out / "trials.csv").is_file() and (out / "pareto_latency.png").is_file()
