@@ -31,7 +31,14 @@ from hwsearch.proxy.train import ProxyData, ProxyResult, train_proxy
 from hwsearch.search.config import SearchConfig
 from hwsearch.search.objective import Objective
 from hwsearch.search.results import trials_frame
-from hwsearch.search.runner import create_study, open_storage, optimise, sqlite_url, target_trials
+from hwsearch.search.runner import (
+    baselines_callback,
+    create_study,
+    open_storage,
+    optimise,
+    sqlite_url,
+    target_trials,
+)
 from hwsearch.space import load_space
 
 
@@ -41,6 +48,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--budget", default="quick")
     parser.add_argument("--device", default="local-cpu")
+    parser.add_argument("--population", type=int, default=SearchConfig.population, help="NSGA-II population")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -66,12 +74,18 @@ def main() -> None:
     for sampler in ("nsga2", "random"):
         for seed in range(args.seeds):
             config = SearchConfig(
-                device=args.device, trials=args.trials, budget=args.budget, sampler=sampler, seed=seed
+                device=args.device,
+                trials=args.trials,
+                budget=args.budget,
+                sampler=sampler,
+                seed=seed,
+                population=args.population,
             )
             run_dir = work / f"{sampler}-{seed}"
             run_dir.mkdir()
             study = create_study(config, open_storage(sqlite_url(run_dir)), "q", space)
-            optimise(study, Objective(space, latency, accuracy), target=target_trials(config, space), timeout_min=None)
+            optimise(study, Objective(space, latency, accuracy), target=target_trials(config, space), timeout_min=None,
+                     callbacks=[baselines_callback(config, space)])
             frames[(sampler, seed)] = trials_frame(study)
             print(f"  {sampler} seed {seed}: done at {time.perf_counter() - start:.0f} s", flush=True)
 

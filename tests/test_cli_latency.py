@@ -131,3 +131,23 @@ def test_agent_command_serves_without_importing_torch():
         proc.wait(timeout=30)
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_an_onnx_file_is_timed_as_it_is_here_and_on_an_agent(capsys, fast, tmp_path, monkeypatch, cache_in_tmp):
+    from hwsearch.export import export_onnx
+
+    model = tmp_path / "model.onnx"
+    model.write_bytes(export_onnx(TINY))
+    assert main(["latency", "--onnx", str(model), "--device", fast]) == 0
+    here = capsys.readouterr().out
+    assert "measured on this machine" in here and "not cached" in here and "median" in here
+    assert not cache_in_tmp.exists()  # any file may be timed, so none is cached under an arch key
+    monkeypatch.setenv("HWSEARCH_AGENT_TOKEN", "tok")
+    with running_agent(token="tok") as server:
+        assert main(["latency", "--onnx", str(model), "--device", fast, "--agent", server.url]) == 0
+    assert f"measured on agent {server.url}" in capsys.readouterr().out
+
+
+def test_onnx_file_and_architecture_together_are_refused(capsys, fast, tmp_path):
+    assert main(["latency", TINY.to_str(), "--onnx", str(tmp_path / "m.onnx"), "--device", fast]) == 2
+    assert "not both" in _one_error_line(capsys)

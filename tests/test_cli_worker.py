@@ -30,7 +30,9 @@ from tests._search_support import world
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_SCRIPT = ROOT / "scripts" / "postgres.sh"
-HEARTBEAT = "1"  # seconds; a trial silent for 6 beats is failed and retried
+# Seconds, for the kill test only: a trial silent for 6 beats is failed and retried. Not
+# shorter: a live worker starved of CPU for 6 beats on a busy CI machine would look dead.
+HEARTBEAT = "2"
 
 
 def _has_postgres() -> bool:
@@ -69,7 +71,7 @@ def _env(tmp: Path) -> dict[str, str]:
 def _create(w: dict[str, str], storage: str, study: str, out: Path, trials: int) -> None:
     argv = ["run", "--storage", storage, "--study", study, "--out", str(out), "--trials", str(trials),
             "--device", w["device"], "--space", w["space"], "--dataset", w["dataset"], "--budget", w["budget"],
-            "--sampler", "random", "--no-baselines", "--heartbeat", HEARTBEAT, "--threads", "1"]  # fmt: skip
+            "--sampler", "random", "--no-baselines", "--threads", "1"]  # fmt: skip
     assert main(argv) == 0
 
 
@@ -83,8 +85,8 @@ def test_three_workers_share_one_study_without_losing_a_trial(postgres_url, tmp_
     study = f"three-{uuid.uuid4().hex[:8]}"
     _create(w, postgres_url, study, tmp_path / "run", trials=2)
     asked = [3, 3, 4]
-    workers = [subprocess.Popen(_cli("worker", "--storage", postgres_url, "--study", study, "--trials", str(n),
-                                     "--heartbeat", HEARTBEAT), env=_env(tmp_path), cwd=tmp_path,
+    workers = [subprocess.Popen(_cli("worker", "--storage", postgres_url, "--study", study, "--trials", str(n)),
+                                env=_env(tmp_path), cwd=tmp_path,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                for n in asked]  # fmt: skip
     outputs = [p.communicate(timeout=400)[0] for p in workers]
@@ -107,6 +109,7 @@ def test_three_workers_share_one_study_without_losing_a_trial(postgres_url, tmp_
         space.params_for(Arch.from_str(t.user_attrs["arch"]))
 
 
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 def test_a_worker_killed_mid_trial_is_failed_and_its_trial_retried(postgres_url, tmp_path, monkeypatch):
     monkeypatch.setenv("HWSEARCH_LATENCY_CACHE", str(tmp_path / "latency.sqlite"))
     w = world(tmp_path)
@@ -179,3 +182,32 @@ def test_kill_9_of_a_sqlite_run_then_resume_loses_nothing(tmp_path):
     assert all(complete[n] == before[n] for n in before)  # every finished trial kept as it was
     assert TrialState.RUNNING not in {t.state for t in after}
     assert (out / "trials.csv").is_file() and (out / "pareto_latency.png").is_file()
+
+
+def test_a_worker_joins_a_sqlite_study_in_process(tmp_path, monkeypatch, capsys):
+    """The worker command without a server: the same study logic on SQLite, driven through main()."""
+    monkeypatch.setenv("HWSEARCH_LATENCY_CACHE", str(tmp_path / "latency.sqlite"))
+    w = world(tmp_path)
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    _create(w, storage, "s", tmp_path / "run", trials=3)
+    assert main(["worker", "--storage", storage, "--study", "s", "--trials", "2", "--threads", "1",
+                 "--out", str(tmp_path / "report")]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "worker done; the study holds 5 finished trials" in out
+    assert (tmp_path / "report" / "trials.csv").is_file()
+    # Without --trials a worker stops at the study's target, which is already reached.
+    assert main(["worker", "--storage", storage, "--study", "s"]) == 0
+    assert len(_trials(storage, "s")) == 5
+
+
+def test_a_worker_refuses_a_device_profile_that_differs_from_the_study(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HWSEARCH_LATENCY_CACHE", str(tmp_path / "latency.sqlite"))
+    w = world(tmp_path)
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    _create(w, storage, "s", tmp_path / "run", trials=1)
+    profile = Path(w["device"])
+    profile.write_text(profile.read_text().replace("min_runs: 5", "min_runs: 7"))
+    assert main(["worker", "--storage", storage, "--study", "s", "--trials", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "differs from the one study 's' was created with" in err
+    assert len(_trials(storage, "s")) == 1

@@ -105,6 +105,7 @@ def test_infeasible_candidates_are_not_trained(tmp_path):
     assert trained == []
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # ask() outside optimize(), on purpose
 def test_interrupted_trials_are_failed_and_retried(tmp_path):
     w = world(tmp_path)
     space = load_space(w["space"])
@@ -146,6 +147,7 @@ def test_stored_space_and_pins_travel_with_the_study(tmp_path):
     assert study.user_attrs["hwsearch_latency_source"] == "lut"
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # ask() outside optimize(), on purpose
 def test_seed_offsets_give_workers_their_own_proposals(tmp_path):
     w = world(tmp_path)
     space = load_space(w["space"])
@@ -180,3 +182,23 @@ def test_storage_passwords_are_masked_in_errors():
     with pytest.raises(StudyError) as info:
         open_storage("postgresql://user:s3cret@127.0.0.1:1/db")
     assert "s3cret" not in str(info.value) and "***" in str(info.value)
+
+
+def test_baselines_run_after_the_searched_trials(tmp_path):
+    """NSGA-II's first generation must come from the sampler, not from 16 copies of one structure."""
+    from hwsearch.search.runner import baselines_callback
+
+    space = load_space()
+    config = SearchConfig(space="mobilenet_v1", trials=5, sampler="nsga2", population=4)
+    study = create_study(config, open_storage(sqlite_url(tmp_path)), "s", space)
+
+    def objective(trial):  # a closed-form stand-in: the order of trials is what is tested
+        arch = space.sample(trial)
+        return arch.alpha * 100, float(arch.resolution)
+
+    optimise(study, objective, target=target_trials(config, space), timeout_min=None,
+             callbacks=[baselines_callback(config, space)])  # fmt: skip
+    trials = study.get_trials()
+    assert len(trials) == 5 + 16
+    assert all("baseline" not in t.user_attrs for t in trials[:5])
+    assert sorted(t.user_attrs["baseline"] for t in trials[5:]) == sorted(b.name for b in baselines_in(space))

@@ -17,6 +17,7 @@ RESULTS = Path("results")
 STUDY_NAME = "hwsearch"
 THREADS_ENV = "HWSEARCH_THREADS"
 DEFAULT_TRIALS = 40
+SEARCH_POPULATION = 16
 
 
 class RunError(HwsearchError):
@@ -56,6 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--macs-budget", type=_positive_float, metavar="M", help="reject candidates above M MACs")
     run.add_argument("--sampler", default="nsga2", help="nsga2, tpe, random or grid")
     run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--population", type=_positive_int, default=SEARCH_POPULATION,
+                     help=f"NSGA-II population size (default {SEARCH_POPULATION})")  # fmt: skip
     run.add_argument("--agent", metavar="URL", help="measure on the board whose agent listens at URL")
     run.add_argument("--storage", metavar="URL", help="Optuna storage URL (default: sqlite in the run folder)")
     run.add_argument("--study", default=STUDY_NAME, help="study name inside the storage")
@@ -136,7 +139,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         device=args.device, space=args.space, trials=args.trials or DEFAULT_TRIALS, budget=args.budget,
         sampler=args.sampler, seed=args.seed, latency_budget_ms=args.latency_budget_ms, macs_budget=args.macs_budget,
         timeout_min=args.timeout, baselines=not args.no_baselines, dataset=args.dataset,
-        data_dir=None if args.data_dir is None else str(args.data_dir), agent=args.agent,
+        data_dir=None if args.data_dir is None else str(args.data_dir), agent=args.agent, population=args.population,
     )  # fmt: skip
     from hwsearch.cli.search_run import execute
 

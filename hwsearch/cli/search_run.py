@@ -28,15 +28,17 @@ from hwsearch.search.runner import (
     DEVICE_ATTR,
     HEARTBEAT_S,
     SOURCE_ATTR,
+    StudyCallback,
     StudyError,
+    baselines_callback,
     check_study_file,
     completed,
     create_study,
+    enqueue_due_baselines,
     fail_interrupted,
     load_study,
     open_storage,
     optimise,
-    requeue_baselines,
     sqlite_url,
     study_pin,
     target_trials,
@@ -147,7 +149,7 @@ def execute(config: SearchConfig, out_dir: Path, *, storage: str | None, study_n
         latency_fn, _ = latency_function(config, study_pin(study, SOURCE_ATTR))
         accuracy_fn = accuracy_function(config, worker.threads)
         retried = fail_interrupted(study) if storage is None else 0
-        retried += requeue_baselines(study, space) if config.baselines else 0
+        retried += enqueue_due_baselines(study, config, space)
         if retried:
             out.print(f"{retried} trial(s) interrupted by the last stop will run again")
     else:
@@ -165,7 +167,8 @@ def execute(config: SearchConfig, out_dir: Path, *, storage: str | None, study_n
     scorer = partial(Objective, space, latency_fn, accuracy_fn, latency_budget_ms=config.latency_budget_ms,
                      macs_budget=config.macs_budget)  # fmt: skip
     try:
-        _trial_loop(study, scorer, target=target, n_trials=None, timeout_min=config.timeout_min)
+        _trial_loop(study, scorer, target=target, n_trials=None, timeout_min=config.timeout_min,
+                    callbacks=[baselines_callback(config, space)])  # fmt: skip
     except KeyboardInterrupt:
         paths = write_outputs(study, config, out_dir)
         out.print(f"stopped after {completed(study)} finished trials; outputs in {paths[0].parent}. "
@@ -202,7 +205,8 @@ def join(storage: str, study_name: str, *, trials: int | None, out_dir: Path | N
     scorer = partial(Objective, space, latency_fn, accuracy_fn, latency_budget_ms=config.latency_budget_ms,
                      macs_budget=config.macs_budget)  # fmt: skip
     try:
-        _trial_loop(study, scorer, target=target if trials is None else None, n_trials=trials, timeout_min=None)
+        _trial_loop(study, scorer, target=target if trials is None else None, n_trials=trials, timeout_min=None,
+                    callbacks=[baselines_callback(config, space)])  # fmt: skip
     except KeyboardInterrupt:
         out.print(f"worker stopped; the study holds {completed(study)} finished trials")
         return EXIT_INTERRUPTED
@@ -225,7 +229,7 @@ def _writable(out_dir: Path) -> None:
 
 
 def _trial_loop(study: optuna.Study, scorer: Callable[..., Objective], *, target: int | None, n_trials: int | None,
-                timeout_min: float | None) -> None:  # fmt: skip
+                timeout_min: float | None, callbacks: list[StudyCallback]) -> None:  # fmt: skip
     """Trials with a progress bar and one line per finished trial.
 
     The bar counts the study's finished trials towards ``target``, or this process's towards ``n_trials``.
@@ -253,6 +257,6 @@ def _trial_loop(study: optuna.Study, scorer: Callable[..., Objective], *, target
 
         try:
             optimise(study, scorer(on_scored=on_scored), target=target, n_trials=n_trials, timeout_min=timeout_min,
-                     callbacks=[after_trial])  # fmt: skip
+                     callbacks=[*callbacks, after_trial])  # fmt: skip
         finally:
             progress.stop()

@@ -148,7 +148,7 @@ def make_sampler(config: SearchConfig, space: SearchSpace) -> optuna.samplers.Ba
 
 def create_study(config: SearchConfig, storage: RDBStorage, name: str, space: SearchSpace, *,
                  pins: Mapping[str, str] | None = None) -> optuna.Study:  # fmt: skip
-    """A new study holding ``config``, with the paper's baselines enqueued first.
+    """A new study holding ``config``; :func:`baselines_callback` adds the paper's baselines later.
 
     The space's YAML text and ``pins`` (e.g. the device profile text and the chosen latency
     source) are stored with it, so that workers elsewhere search exactly the same thing.
@@ -165,9 +165,6 @@ def create_study(config: SearchConfig, storage: RDBStorage, name: str, space: Se
         study.set_user_attr(SPACE_ATTR, Path(space.source).read_text(encoding="utf-8"))
     for key, value in (pins or {}).items():
         study.set_user_attr(key, value)
-    if config.baselines:
-        for baseline in baselines_in(space):
-            study.enqueue_trial(baseline.params, user_attrs={"baseline": baseline.name})
     return study
 
 
@@ -216,7 +213,7 @@ def fail_interrupted(study: optuna.Study) -> int:
 
 
 def requeue_baselines(study: optuna.Study, space: SearchSpace) -> int:
-    """Enqueue again every baseline with no complete, waiting or running trial; returns how many.
+    """Enqueue every baseline with no complete, waiting or running trial; returns how many.
 
     A baseline interrupted by Ctrl-C ends FAIL, and no sampler would propose it again.
     """
@@ -226,6 +223,30 @@ def requeue_baselines(study: optuna.Study, space: SearchSpace) -> int:
     for baseline in missing:
         study.enqueue_trial(baseline.params, user_attrs={"baseline": baseline.name})
     return len(missing)
+
+
+def enqueue_due_baselines(study: optuna.Study, config: SearchConfig, space: SearchSpace) -> int:
+    """Enqueue the paper's baselines once ``config.trials`` searched trials are complete; returns how many.
+
+    They come after the search, not before: NSGA-II takes its first generation from the
+    first trials, and 16 networks that differ only in alpha and rho would leave it with one
+    structure to breed from. Every sampler sees the same order, so comparisons stay fair.
+    """
+    if not config.baselines:
+        return 0
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if sum("baseline" not in t.user_attrs for t in done) < config.trials:
+        return 0
+    return requeue_baselines(study, space)
+
+
+def baselines_callback(config: SearchConfig, space: SearchSpace) -> StudyCallback:
+    """A study callback that calls :func:`enqueue_due_baselines` after every trial."""
+
+    def callback(study: optuna.Study, _trial: FrozenTrial) -> None:
+        enqueue_due_baselines(study, config, space)
+
+    return callback
 
 
 def target_trials(config: SearchConfig, space: SearchSpace) -> int:
