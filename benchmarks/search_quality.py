@@ -84,8 +84,13 @@ def main() -> None:
             run_dir = work / f"{sampler}-{seed}"
             run_dir.mkdir()
             study = create_study(config, open_storage(sqlite_url(run_dir)), "q", space)
-            optimise(study, Objective(space, latency, accuracy), target=target_trials(config, space), timeout_min=None,
-                     callbacks=[baselines_callback(config, space)])
+            optimise(
+                study,
+                Objective(space, latency, accuracy),
+                target=target_trials(config, space),
+                timeout_min=None,
+                callbacks=[baselines_callback(config, space)],
+            )
             frames[(sampler, seed)] = trials_frame(study)
             print(f"  {sampler} seed {seed}: done at {time.perf_counter() - start:.0f} s", flush=True)
 

@@ -35,3 +35,19 @@ def test_plot_tradeoff_writes_a_png(tmp_path):
     with Image.open(path) as img:
         assert img.size == (1320, 506)
         assert np.unique(np.asarray(img.convert("L"))).size > 20  # something was drawn
+
+
+def test_summary_front_lists_a_revisited_architecture_once():
+    import pandas as pd
+
+    from hwsearch.report.summary import summarise
+
+    rows = [  # trial 2 revisits trial 0's architecture, with the same scores
+        (0, "a", 80.0, 2.0, 10), (1, "b", 70.0, 1.0, 5), (2, "a", 80.0, 2.0, 10), (3, "c", 60.0, 3.0, 20),
+    ]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["number", "arch", "accuracy_pct", "latency_ms", "macs"])
+    frame["feasible"], frame["baseline"], frame["latency_source"] = True, "", "predicted"
+    summary = summarise(frame, reference=(50.0, 4.0))
+    assert sorted(summary.front.number) == [0, 1]
+    # The dominated area is the union of rectangles to the reference point, in % x ms.
+    assert summary.hypervolume == (80 - 50) * (4 - 2) + (70 - 50) * (2 - 1)

@@ -16,7 +16,7 @@ from hwsearch.errors import HwsearchError
 RESULTS = Path("results")
 STUDY_NAME = "hwsearch"
 THREADS_ENV = "HWSEARCH_THREADS"
-DEFAULT_TRIALS = 40
+DEFAULT_TRIALS = 150
 SEARCH_POPULATION = 16
 
 
@@ -50,7 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--device", default="jetson-nano", help="device profile name or YAML path")
     run.add_argument("--space", default="mobilenet_v1", help="search space name or YAML path")
     run.add_argument("--trials", type=_positive_int,
-                     help="searched trials besides the baselines (default 40; on --resume, the run's own)")  # fmt: skip
+                     help=f"searched trials besides the baselines (default {DEFAULT_TRIALS}; "
+                          "with --resume, the run's own)")  # fmt: skip
     run.add_argument("--timeout", type=_positive_float, metavar="MIN", help="stop starting trials after MIN minutes")
     run.add_argument("--budget", default="quick", help="proxy fidelity: quick, standard or full")
     run.add_argument("--latency-budget-ms", type=_positive_float, help="reject candidates slower than this")
@@ -143,8 +144,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     from hwsearch.cli.search_run import execute
 
-    return execute(config, out_dir, storage=args.storage, study_name=args.study, resume=args.resume,
-                   keep_trials=args.trials is None, worker=_worker(args))
+    return execute(
+        config,
+        out_dir,
+        storage=args.storage,
+        study_name=args.study,
+        resume=args.resume,
+        keep_trials=args.trials is None,
+        worker=_worker(args),
+    )
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

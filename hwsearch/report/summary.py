@@ -42,7 +42,8 @@ def summarise(frame: pd.DataFrame, reference: Point | None = None) -> RunSummary
         return RunSummary(feasible, empty, empty, reference or (0.0, 0.0), 0.0, 0.0, [], None, ())
     ref = reference or default_reference(feasible)
     points = _points(feasible)
-    front = feasible.iloc[pareto(points)].reset_index(drop=True)
+    # A sampler may propose an architecture again; the front lists each once, first trial first.
+    front = feasible.iloc[pareto(points)].drop_duplicates("arch").reset_index(drop=True)
     baselines = feasible[feasible.baseline != ""].reset_index(drop=True)
     fit = None
     if feasible.macs.nunique() >= 2:

@@ -32,7 +32,7 @@ class SearchConfig:
 
     device: str = "jetson-nano"
     space: str = "mobilenet_v1"
-    trials: int = 40
+    trials: int = 150
     budget: str = "quick"
     sampler: str = "nsga2"
     seed: int = 0
