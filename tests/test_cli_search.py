@@ -187,3 +187,36 @@ def test_ctrl_c_saves_and_resume_finishes(tmp_path):
     assert set(kept.number) <= set(complete.number)
     merged = kept.merge(complete, on="number", suffixes=("_before", "_after"))
     assert (merged.accuracy_pct_before == merged.accuracy_pct_after).all()
+
+
+def test_an_interrupt_lost_inside_a_trial_still_stops_the_run():
+    """Python drops a KeyboardInterrupt raised inside a finaliser; the run must stop anyway."""
+    import os
+    import signal
+    import time
+
+    import optuna
+
+    from hwsearch.cli.search_run import _trial_loop
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    calls = []
+
+    class Scorer:
+        def __init__(self, on_scored=None):
+            pass
+
+        def __call__(self, trial):
+            calls.append(trial.number)
+            if trial.number == 1:
+                try:
+                    os.kill(os.getpid(), signal.SIGINT)
+                    time.sleep(1.0)
+                except KeyboardInterrupt:
+                    pass  # swallowed, as in an "Exception ignored in ..." finaliser
+            return 1.0, 1.0
+
+    with pytest.raises(KeyboardInterrupt):
+        _trial_loop(study, Scorer, target=None, n_trials=10, timeout_min=None, callbacks=[])
+    assert calls == [0, 1]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -254,9 +257,37 @@ def _trial_loop(study: optuna.Study, scorer: Callable[..., Objective], *, target
                 progress.advance(task)
             else:  # other workers finish trials too
                 progress.update(task, completed=completed(study))
+            if interrupted.is_set():
+                study.stop()
 
+        interrupted = threading.Event()
         try:
-            optimise(study, scorer(on_scored=on_scored), target=target, n_trials=n_trials, timeout_min=timeout_min,
-                     callbacks=[*callbacks, after_trial])  # fmt: skip
+            with _remember_interrupts(interrupted):
+                optimise(study, scorer(on_scored=on_scored), target=target, n_trials=n_trials,
+                         timeout_min=timeout_min, callbacks=[*callbacks, after_trial])  # fmt: skip
         finally:
             progress.stop()
+        if interrupted.is_set():  # the KeyboardInterrupt itself was lost; the stop was not
+            raise KeyboardInterrupt
+
+
+@contextmanager
+def _remember_interrupts(flag: threading.Event) -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt as usual, and also sets ``flag``.
+
+    Python drops an exception raised while a finaliser runs ("Exception ignored in ..."),
+    and SQLAlchemy runs many; the flag lets the loop stop after the trial in that case.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(_signum: int, _frame: object) -> None:
+        flag.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
