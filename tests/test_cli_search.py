@@ -189,7 +189,7 @@ def test_ctrl_c_saves_and_resume_finishes(tmp_path):
     assert (merged.accuracy_pct_before == merged.accuracy_pct_after).all()
 
 
-def test_an_interrupt_lost_inside_a_trial_still_stops_the_run():
+def test_an_interrupt_lost_inside_a_trial_still_stops_the_run(capsys):
     """Python drops a KeyboardInterrupt raised inside a finaliser; the run must stop anyway."""
     import os
     import signal
@@ -209,14 +209,30 @@ def test_an_interrupt_lost_inside_a_trial_still_stops_the_run():
         def __call__(self, trial):
             calls.append(trial.number)
             if trial.number == 1:
-                try:
-                    os.kill(os.getpid(), signal.SIGINT)
-                    time.sleep(1.0)
-                except KeyboardInterrupt:
-                    pass  # swallowed, as in an "Exception ignored in ..." finaliser
+                Dropper()  # its finaliser runs at once, and the interrupt lands inside it
             return 1.0, 1.0
 
+    class Dropper:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1.0)  # the handler runs here, inside the finaliser, and Python drops its exception
+
+    hook = sys.unraisablehook
     with pytest.raises(KeyboardInterrupt):
         _trial_loop(study, Scorer, target=None, n_trials=10, timeout_min=None, callbacks=[])
     assert calls == [0, 1]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert sys.unraisablehook is hook
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_full_disk_is_one_clear_line(finished_run, tmp_path, capsys):
+    """Writing to /dev/full fails with ENOSPC, exactly as a full disk does."""
+    _, run = finished_run
+    out = tmp_path / "export"
+    out.mkdir()
+    (out / "model.py").symlink_to("/dev/full")
+    assert main(["export", str(run), "--best", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no space left on the device" in err and "model.py" in err
+    assert "Traceback" not in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from rich.console import Console
 
@@ -14,3 +15,13 @@ def console() -> Console:
     """A console on the *current* ``sys.stdout`` (so redirection and test capture work)."""
     width = None if sys.stdout.isatty() else _PIPE_WIDTH
     return Console(file=sys.stdout, width=width, highlight=False)
+
+
+def write_text(path: Path, text: str) -> None:
+    """``path.write_text`` whose errors name the file (a failed write, e.g. a full disk, does not)."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        if exc.filename is not None:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc

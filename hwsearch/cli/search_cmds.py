@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hwsearch.cli.output import console
+from hwsearch.cli.output import console, write_text
 from hwsearch.cli.proxy_cmds import add_data_arguments
 from hwsearch.errors import HwsearchError
 
@@ -212,9 +212,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         "Proxy accuracy": f"{row.accuracy_pct:.2f}% ({config.dataset}, budget '{config.budget}', validation split)",
         "Study trial": f"{int(row.number)}" + (f" (paper baseline {row.baseline})" if row.baseline else ""),
     }
-    (out_dir / "model.py").write_text(torch_source(arch, facts), encoding="utf-8")
+    write_text(out_dir / "model.py", torch_source(arch, facts))
     write_onnx(arch, out_dir / "model.onnx")
-    (out_dir / "arch.json").write_text(arch.to_json(), encoding="utf-8")
+    write_text(out_dir / "arch.json", arch.to_json())
     scores = {
         "arch": arch.to_str(),
         "trial": int(row.number),
@@ -227,7 +227,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         "budget": config.budget,
         "dataset": config.dataset,
     }
-    (out_dir / "scores.json").write_text(json.dumps(scores, indent=2, sort_keys=True), encoding="utf-8")
+    write_text(out_dir / "scores.json", json.dumps(scores, indent=2, sort_keys=True))
     console().print(
         f"trial {int(row.number)}: {arch.to_str()}\nwrote {out_dir}/model.py, model.onnx, arch.json, scores.json"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sys
 import threading
 import zlib
 from collections.abc import Callable, Iterator
@@ -260,23 +261,36 @@ def _trial_loop(study: optuna.Study, scorer: Callable[..., Objective], *, target
             if interrupted.is_set():
                 study.stop()
 
-        interrupted = threading.Event()
+        interrupted, inside = threading.Event(), threading.Event()
+        objective = scorer(on_scored=on_scored)
+
+        def guarded(trial: optuna.Trial) -> tuple[float, float]:
+            if interrupted.is_set():
+                raise KeyboardInterrupt
+            inside.set()
+            try:
+                return objective(trial)
+            finally:
+                inside.clear()
+
         try:
-            with _remember_interrupts(interrupted):
-                optimise(study, scorer(on_scored=on_scored), target=target, n_trials=n_trials,
-                         timeout_min=timeout_min, callbacks=[*callbacks, after_trial])  # fmt: skip
+            with _remember_interrupts(interrupted, inside):
+                optimise(study, guarded, target=target, n_trials=n_trials, timeout_min=timeout_min,
+                         callbacks=[*callbacks, after_trial])  # fmt: skip
         finally:
             progress.stop()
-        if interrupted.is_set():  # the KeyboardInterrupt itself was lost; the stop was not
+        if interrupted.is_set():  # Ctrl-C came between trials, or its exception was dropped
             raise KeyboardInterrupt
 
 
 @contextmanager
-def _remember_interrupts(flag: threading.Event) -> Iterator[None]:
-    """Ctrl-C raises KeyboardInterrupt as usual, and also sets ``flag``.
+def _remember_interrupts(flag: threading.Event, inside: threading.Event) -> Iterator[None]:
+    """Ctrl-C sets ``flag``, and raises KeyboardInterrupt only while ``inside`` a trial's work.
 
-    Python drops an exception raised while a finaliser runs ("Exception ignored in ..."),
-    and SQLAlchemy runs many; the flag lets the loop stop after the trial in that case.
+    Raised during Optuna's own bookkeeping, the interrupt can break it half-way (a trial
+    stored but not reported); there the flag alone stops the loop after the trial. Python
+    also drops an exception raised while a finaliser runs ("Exception ignored in ..."), and
+    SQLAlchemy runs many: the flag covers that case too.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -284,10 +298,18 @@ def _remember_interrupts(flag: threading.Event) -> Iterator[None]:
 
     def handler(_signum: int, _frame: object) -> None:
         flag.set()
-        raise KeyboardInterrupt
+        if inside.is_set():
+            raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGINT, handler)
+    def unraisable(info: sys.UnraisableHookArgs) -> None:
+        # Python would print the dropped interrupt with a traceback; the flag already holds it.
+        if not isinstance(info.exc_value, KeyboardInterrupt):
+            previous_hook(info)
+
+    previous, previous_hook = signal.signal(signal.SIGINT, handler), sys.unraisablehook
+    sys.unraisablehook = unraisable
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+        sys.unraisablehook = previous_hook
