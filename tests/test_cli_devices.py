@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from _latency_support import FAST_PROFILE, TINY_SPACE
 
@@ -133,6 +135,16 @@ def test_profile_dry_run_and_a_short_build(capsys, calibrated, space, tmp_path):
         (["latency", "--alpha", "0.5", "--device", "local-cpu", "--source", "lut"], "has no lookup table"),
     ],
 )
-def test_bad_requests_are_one_line_and_exit_2(capsys, args, expected):
+def test_bad_requests_are_one_line_and_exit_2(capsys, args, expected, tmp_path, monkeypatch):
+    # A copy of local-cpu found first in ./device_profiles, without the table or points this
+    # machine may have built beside the project's profile.
+    import shutil
+
+    import hwsearch
+
+    (tmp_path / "device_profiles").mkdir()
+    shipped = Path(hwsearch.__file__).resolve().parents[1] / "device_profiles" / "local-cpu.yaml"
+    shutil.copy(shipped, tmp_path / "device_profiles")
+    monkeypatch.chdir(tmp_path)
     assert main(args) == 2
     assert expected in _one_error_line(capsys)
