@@ -271,3 +271,14 @@ def test_agent_module_entry_point_refuses_open_address_without_token(monkeypatch
     assert out.returncode == 2
     assert out.stderr.startswith("hwsearch agent: error: refusing to listen on '0.0.0.0' without a token")
     assert "Traceback" not in out.stderr
+
+
+def test_client_from_env_takes_the_token_from_the_environment(monkeypatch):
+    with running_agent(token="s3cret") as server:
+        monkeypatch.setenv("HWSEARCH_AGENT_TOKEN", "s3cret")
+        assert AgentClient.from_env(server.url).info()["agent"] == "hwsearch"  # the token was accepted
+        monkeypatch.setenv("HWSEARCH_AGENT_TOKEN", "")
+        client = AgentClient.from_env(server.url, retries=0)
+        assert client.token is None  # empty means none, as unset does
+        with pytest.raises(AgentError, match="no token was sent"):
+            client.info()

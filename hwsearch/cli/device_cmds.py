@@ -6,7 +6,6 @@ Heavy modules (onnxruntime, torch, matplotlib) are imported inside the command f
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from rich import box
@@ -67,7 +66,7 @@ def _agent(args: argparse.Namespace, device: object) -> object | None:
     from hwsearch.latency.client import AgentClient
 
     url = args.agent or getattr(device, "agent_url", None)
-    return AgentClient(url, os.environ.get(TOKEN_ENV)) if url else None
+    return AgentClient.from_env(url) if url else None
 
 
 def _positive(name: str, value: float | None) -> None:

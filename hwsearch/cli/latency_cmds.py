@@ -7,7 +7,6 @@ command functions, so that ``hwsearch agent`` never imports torch.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,7 +59,7 @@ def cmd_latency(args: argparse.Namespace) -> int:
 
     device = load_device(args.device)
     agent_url = args.agent or device.agent_url
-    agent = AgentClient(agent_url, os.environ.get(TOKEN_ENV)) if agent_url else None
+    agent = AgentClient.from_env(agent_url) if agent_url else None
     if args.onnx is not None:
         return _latency_of_file(args, device, agent)
     arch = arch_from_args(args)

@@ -68,21 +68,13 @@ def latency_function(config: SearchConfig, source: str | None = None) -> tuple[L
 
     device = load_device(config.device)
     cache = LatencyCache(default_cache_path())
-    agent = None if config.agent is None else AgentClient(config.agent, _token())
+    agent = None if config.agent is None else AgentClient.from_env(config.agent)
     source = latency_for(mobilenet_v1(0.25, 128), device, agent=agent, cache=cache, source=source).source
 
     def latency(arch: Arch) -> Measurement:
         return latency_for(arch, device, agent=agent, cache=cache, source=source)
 
     return latency, source
-
-
-def _token() -> str | None:
-    import os
-
-    from hwsearch.latency.agent import TOKEN_ENV
-
-    return os.environ.get(TOKEN_ENV) or None
 
 
 def accuracy_function(config: SearchConfig, threads: int | None = None) -> AccuracyFn:

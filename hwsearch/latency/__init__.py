@@ -69,7 +69,7 @@ def measure_arch(
     if agent is None and device.agent_url is not None:
         from hwsearch.latency.client import AgentClient
 
-        agent = AgentClient(device.agent_url, _env_token())
+        agent = AgentClient.from_env(device.agent_url)
     settings = device.settings
     key = cache_key(arch, device, agent)
     if cache is not None and not remeasure:
@@ -139,11 +139,3 @@ def _check_agent(agent: AgentClient, settings: MeasureSettings) -> int | None:
         )
     limit = info.get("max_bytes")
     return limit if isinstance(limit, int) and not isinstance(limit, bool) else None
-
-
-def _env_token() -> str | None:
-    import os
-
-    from hwsearch.latency.agent import TOKEN_ENV
-
-    return os.environ.get(TOKEN_ENV) or None

@@ -9,6 +9,7 @@ ignored: an agent is on the local network or behind an SSH tunnel.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 import urllib.error
@@ -56,6 +57,11 @@ class AgentClient:
         self.backoff_s = DEFAULT_BACKOFF_S if backoff_s is None else backoff_s
         # An empty ProxyHandler: never send the token or the model through an environment proxy.
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    @classmethod
+    def from_env(cls, url: str, **options: Any) -> AgentClient:
+        """A client for ``url`` whose token is ``$HWSEARCH_AGENT_TOKEN`` (none if unset or empty)."""
+        return cls(url, os.environ.get(TOKEN_ENV), **options)
 
     def info(self) -> dict[str, Any]:
         """The agent's ``GET /info``: device facts, onnxruntime version, providers."""
