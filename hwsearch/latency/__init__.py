@@ -94,7 +94,7 @@ def measure_arch(
             value=len(model_bytes),
             hint="restart the agent with a larger --max-bytes",
         )
-    measurement = measure_model(model_bytes, device, agent=agent)
+    measurement = _time_model(model_bytes, settings, agent)
     measurement = replace(measurement, device=key.device)
     if cache is not None:
         cache.put(key, measurement)
@@ -109,11 +109,19 @@ def measure_model(model_bytes: bytes, device: DeviceProfile, *, agent: AgentClie
     """
     _check_reachable(device, agent)
     if agent is None:
-        from hwsearch.latency.runtime import check_provider, measure_onnx
+        from hwsearch.latency.runtime import check_provider
 
         check_provider(device.settings.provider)
-        return measure_onnx(model_bytes, device.settings)
-    return agent.measure(model_bytes, device.settings)
+    return _time_model(model_bytes, device.settings, agent)
+
+
+def _time_model(model_bytes: bytes, settings: MeasureSettings, agent: AgentClient | None) -> Measurement:
+    """Time ``model_bytes`` here or on ``agent``; the callers have checked that it can be done."""
+    if agent is None:
+        from hwsearch.latency.runtime import measure_onnx
+
+        return measure_onnx(model_bytes, settings)
+    return agent.measure(model_bytes, settings)
 
 
 def _check_reachable(device: DeviceProfile, agent: AgentClient | None) -> None:
