@@ -48,7 +48,7 @@ from hwsearch.search.runner import (
     target_trials,
     trial_count,
 )
-from hwsearch.space import load_space
+from hwsearch.space import SearchSpace, load_space
 
 EXIT_INTERRUPTED = 130
 
@@ -105,6 +105,17 @@ def write_outputs(study: optuna.Study, config: SearchConfig, out_dir: Path) -> l
     return [p for p in vars(outputs).values() if p is not None]
 
 
+def _scorer(config: SearchConfig, space: SearchSpace, source: str | None,
+            threads: int | None) -> tuple[Callable[..., Objective], str]:  # fmt: skip
+    """The run's :class:`Objective` (latency from ``source`` or the best available, proxy training,
+    constraints), still open for its ``on_scored``; and the latency source it uses."""
+    latency_fn, source = latency_function(config, source)
+    accuracy_fn = accuracy_function(config, threads)
+    scorer = partial(Objective, space, latency_fn, accuracy_fn, latency_budget_ms=config.latency_budget_ms,
+                     macs_budget=config.macs_budget)  # fmt: skip
+    return scorer, source
+
+
 @dataclass(frozen=True)
 class Worker:
     """How this process takes part in a study: its CPU share and heartbeat interval."""
@@ -142,8 +153,7 @@ def execute(config: SearchConfig, out_dir: Path, *, storage: str | None, study_n
         # The study fixes what is searched; only the amount of searching may change.
         config = replace(stored, trials=stored.trials if keep_trials else config.trials,
                          timeout_min=config.timeout_min)  # fmt: skip
-        latency_fn, _ = latency_function(config, study_pin(study, SOURCE_ATTR))
-        accuracy_fn = accuracy_function(config, worker.threads)
+        scorer, _ = _scorer(config, space, study_pin(study, SOURCE_ATTR), worker.threads)
         retried = fail_interrupted(study) if storage is None else 0
         retried += enqueue_due_baselines(study, config, space)
         if retried:
@@ -151,8 +161,7 @@ def execute(config: SearchConfig, out_dir: Path, *, storage: str | None, study_n
     else:
         # A bad device, budget or data set fails here, before a new study is written.
         space = load_space(config.space)
-        latency_fn, source = latency_function(config)
-        accuracy_fn = accuracy_function(config, worker.threads)
+        scorer, source = _scorer(config, space, None, worker.threads)
         _writable(out_dir)
         pins = {DEVICE_ATTR: _device_text(config), SOURCE_ATTR: source}
         study = create_study(config, open_storage(url, heartbeat_s=worker.heartbeat_s), study_name, space, pins=pins)
@@ -160,8 +169,6 @@ def execute(config: SearchConfig, out_dir: Path, *, storage: str | None, study_n
     baselines = f" + {target - config.trials} paper baselines" if target > config.trials else ""
     out.print(f"run {out_dir}: {config.trials} trials{baselines} on {config.device}, budget '{config.budget}', "
               f"sampler {config.sampler}; {completed(study)} of {target} already finished")  # fmt: skip
-    scorer = partial(Objective, space, latency_fn, accuracy_fn, latency_budget_ms=config.latency_budget_ms,
-                     macs_budget=config.macs_budget)  # fmt: skip
     try:
         _trial_loop(study, scorer, target=target, n_trials=None, timeout_min=config.timeout_min,
                     callbacks=[baselines_callback(config, space)])  # fmt: skip
@@ -192,14 +199,11 @@ def join(storage: str, study_name: str, *, trials: int | None, out_dir: Path | N
         raise StudyError(f"device profile {config.device!r} here differs from the one study {study_name!r} was "
                          f"created with", value=config.device,
                          hint="copy the profile file from the machine that created the study")  # fmt: skip
-    latency_fn, source = latency_function(config, study_pin(study, SOURCE_ATTR))
-    accuracy_fn = accuracy_function(config, worker.threads)
+    scorer, source = _scorer(config, space, study_pin(study, SOURCE_ATTR), worker.threads)
     target = target_trials(config, space)
     amount = f"{trials} trials" if trials is not None else f"trials until {target} are finished"
     out.print(f"worker on study {study_name!r}: {amount}; {config.device} latency ({source}), "
               f"budget '{config.budget}'; {completed(study)} of {target} already finished")  # fmt: skip
-    scorer = partial(Objective, space, latency_fn, accuracy_fn, latency_budget_ms=config.latency_budget_ms,
-                     macs_budget=config.macs_budget)  # fmt: skip
     try:
         _trial_loop(study, scorer, target=target if trials is None else None, n_trials=trials, timeout_min=None,
                     callbacks=[baselines_callback(config, space)])  # fmt: skip
