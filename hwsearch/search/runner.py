@@ -81,7 +81,7 @@ def open_storage(url: str, *, heartbeat_s: float = HEARTBEAT_S) -> RDBStorage:
         with warnings.catch_warnings():
             # Heartbeats are marked experimental in Optuna 5 but are its documented answer to dead workers.
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            retry = RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
+            retry = _retry_callback()
             # Optuna takes whole seconds here; round up so a short test interval stays positive.
             interval = max(1, math.ceil(heartbeat_s))
             return RDBStorage(_with_driver(url), engine_kwargs=_engine_kwargs(url), heartbeat_interval=interval,
@@ -91,6 +91,13 @@ def open_storage(url: str, *, heartbeat_s: float = HEARTBEAT_S) -> RDBStorage:
         where = _safe_url(url)
         raise StudyError(f"cannot open study storage {where}: {_first_line(exc)}", value=where,
                          hint="a URL such as sqlite:///PATH or postgresql://USER@HOST/DB") from None  # fmt: skip
+
+
+def _retry_callback() -> RetryHeartbeatStaleTrialCallback:
+    """Optuna's re-enqueueing of a dead worker's trial, at most ``MAX_RETRY`` times per trial."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # experimental in Optuna 5
+        return RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
 
 
 def check_study_file(path: Path) -> None:
@@ -203,9 +210,7 @@ def fail_interrupted(study: optuna.Study) -> int:
     """
     storage = study._storage
     stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        retry = RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
+    retry = _retry_callback()
     for trial in stale:
         storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
         retry(study, storage.get_trial(trial._trial_id))
