@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import textwrap
 from pathlib import Path
 
@@ -63,3 +64,14 @@ def world(tmp_path: Path) -> dict[str, str]:
         "dataset": f"imagefolder:{images}",
         "budget": TINY_BUDGET,
     }
+
+
+def completed_in(db: Path) -> int:
+    """COMPLETE trials in a run's SQLite study, read without taking the write lock the run needs."""
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as con:
+            return con.execute("SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'").fetchone()[0]
+    except sqlite3.Error:  # tables not made yet, or locked for a moment
+        return 0

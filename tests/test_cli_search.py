@@ -13,7 +13,7 @@ from PIL import Image
 from hwsearch.arch import Arch
 from hwsearch.cli import main
 from hwsearch.cost import count_cost
-from tests._search_support import world
+from tests._search_support import completed_in, world
 
 
 def run_args(w, out, *extra):
@@ -153,7 +153,6 @@ def test_run_on_a_board_without_an_agent_uses_labelled_predictions(tmp_path, cap
 def test_ctrl_c_saves_and_resume_finishes(tmp_path):
     import os
     import signal
-    import sqlite3
     import time
 
     w = world(tmp_path)
@@ -165,12 +164,7 @@ def test_ctrl_c_saves_and_resume_finishes(tmp_path):
     done = 0
     while time.time() < deadline and done < 3:
         time.sleep(1.0)
-        # A read-only connection watches the run without taking the write lock it needs.
-        try:
-            with sqlite3.connect(f"file:{out / 'study.db'}?mode=ro", uri=True, timeout=1) as db:
-                done = db.execute("SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'").fetchone()[0]
-        except sqlite3.Error:  # not created yet, or busy for a moment
-            done = 0
+        done = completed_in(out / "study.db")
     assert done >= 3, "the run did not get going"
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from optuna.trial import TrialState
 from hwsearch.arch import Arch
 from hwsearch.cli import main
 from hwsearch.space import load_space
-from tests._search_support import world
+from tests._search_support import completed_in, world
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_SCRIPT = ROOT / "scripts" / "postgres.sh"
@@ -147,16 +146,6 @@ def test_a_worker_killed_mid_trial_is_failed_and_its_trial_retried(postgres_url,
     assert len(set(states)) == len(trials)
 
 
-def _completed_in(db: Path) -> int:
-    if not db.exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as con:
-            return con.execute("SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'").fetchone()[0]
-    except sqlite3.OperationalError:  # tables not made yet, or locked for a moment
-        return 0
-
-
 def test_kill_9_of_a_sqlite_run_then_resume_loses_nothing(tmp_path):
     w = world(tmp_path)
     out = tmp_path / "run"
@@ -165,7 +154,7 @@ def test_kill_9_of_a_sqlite_run_then_resume_loses_nothing(tmp_path):
     run = subprocess.Popen(_cli(*argv), env=_env(tmp_path), cwd=tmp_path, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 300
-    while _completed_in(out / "study.db") < 3 and time.monotonic() < deadline and run.poll() is None:
+    while completed_in(out / "study.db") < 3 and time.monotonic() < deadline and run.poll() is None:
         time.sleep(0.05)
     run.send_signal(signal.SIGKILL)
     run.wait(timeout=30)
