@@ -78,21 +78,17 @@ def latency_function(config: SearchConfig, source: str | None = None) -> tuple[L
 
 
 def accuracy_function(config: SearchConfig, threads: int | None = None) -> AccuracyFn:
-    """Proxy training on the run's data set, remembering each architecture's result.
+    """Proxy training on the run's data set.
 
     ``threads`` is this process's share of the CPU (default: every core), so that several
-    workers on one machine do not each claim all of it.
+    workers on one machine do not each claim all of it. A revisited architecture is not
+    trained again: the :class:`Objective` reuses its result from the study.
     """
     budget = get_budget(config.budget)
     data = ProxyData.from_dataset(load_dataset(config.dataset, data_dir=config.data_dir), budget)
-    seen: dict[str, ProxyResult] = {}
 
     def accuracy(arch: Arch, on_epoch: EpochCallback | None) -> ProxyResult:
-        # Samplers revisit architectures; the proxy is deterministic, so train each once.
-        key = arch.to_str()
-        if key not in seen:
-            seen[key] = train_proxy(arch, data, budget, on_epoch=on_epoch, threads=threads)
-        return seen[key]
+        return train_proxy(arch, data, budget, on_epoch=on_epoch, threads=threads)
 
     return accuracy
 
