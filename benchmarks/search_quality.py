@@ -9,12 +9,20 @@ random on average.
 Proxy training is deterministic, so runs share trained results (an architecture is trained
 once), and they share the latency cache; neither changes any figure.
 
-    python benchmarks/search_quality.py [--trials 40] [--seeds 3] [--budget quick]
+Measured latency drifts with the machine's load, by phases of minutes, so a sampler that
+ran in a slow phase would lose hypervolume it did not earn. The runs therefore alternate
+(NSGA-II seed 0, random seed 0, NSGA-II seed 1, ...), and the hypervolumes are given twice:
+as searched, and with every candidate near any run's front (its first ``--near`` ranks)
+timed again in ``--rounds`` shuffled rounds, median taken, so all runs are scored on one
+clock. The goal is judged on the re-timed figures.
+
+    python benchmarks/search_quality.py [--trials 40] [--seeds 3] [--budget quick] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import tempfile
 import time
@@ -22,10 +30,11 @@ from pathlib import Path
 
 import optuna
 
+from hwsearch.arch import Arch
 from hwsearch.data import load_dataset
 from hwsearch.devices import load_device
 from hwsearch.latency import LatencyCache, measure_arch
-from hwsearch.pareto import hypervolume
+from hwsearch.pareto import hypervolume, pareto
 from hwsearch.proxy.budgets import get_budget
 from hwsearch.proxy.train import ProxyData, ProxyResult, train_proxy
 from hwsearch.search.config import SearchConfig
@@ -48,7 +57,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--budget", default="quick")
     parser.add_argument("--device", default="local-cpu")
-    parser.add_argument("--population", type=int, default=SearchConfig.population, help="NSGA-II population")
+    parser.add_argument("--population", type=int, help="NSGA-II population (default: hwsearch run's for --trials)")
+    parser.add_argument("--rounds", type=int, default=3, help="shuffled re-timing rounds of the near-front candidates")
+    parser.add_argument("--near", type=int, default=2, help="non-dominated ranks of each run that are re-timed")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -71,8 +82,8 @@ def main() -> None:
 
     frames = {}
     start = time.perf_counter()
-    for sampler in ("nsga2", "random"):
-        for seed in range(args.seeds):
+    for seed in range(args.seeds):
+        for sampler in ("nsga2", "random"):
             config = SearchConfig(
                 device=args.device,
                 trials=args.trials,
@@ -100,23 +111,61 @@ def main() -> None:
     print(f"\nreference point: accuracy {reference[0]:.2f} %, latency {reference[1]:.3f} ms "
           f"(1 point below the worst and 10% beyond the slowest feasible candidate of all runs)")  # fmt: skip
 
+    searched = {row.arch: row.latency_ms for row in every}
+    near = sorted({arch for frame in feasible.values() for arch in _near_front(frame, args.near)})
+    retimed = {**searched, **_retime(near, device, args.rounds)}
+
+    verdicts = []
+    for title, latency_of in (("as searched", searched), ("re-timed on one clock", retimed)):
+        means = _table(title, feasible, latency_of, reference)
+        verdict = means["nsga2"] >= means["baselines"] and means["nsga2"] >= means["random"]
+        verdicts.append(verdict)
+        gain = means["nsga2"] / means["random"] - 1
+        print(f"mean HV: NSGA-II {means['nsga2']:.2f}, random {means['random']:.2f}, "
+              f"16 baselines {means['baselines']:.2f}; NSGA-II vs random {gain:+.1%}")  # fmt: skip
+    print(f"\ngoal NSGA-II >= baselines and >= random on average (re-timed): {'met' if verdicts[-1] else 'NOT met'}"
+          f" (as searched: {'met' if verdicts[0] else 'not met'})")  # fmt: skip
+    print(f"{len(trained)} distinct architectures trained; wall time {time.perf_counter() - start:.0f} s")
+
+
+def _retime(archs: list[str], device, rounds: int) -> dict[str, float]:
+    """Median latency_ms of each of ``archs`` over ``rounds`` passes, each in a fresh random order."""
+    print(f"re-timing {len(archs)} near-front candidates in {rounds} shuffled rounds ...", flush=True)
+    times: dict[str, list[float]] = {arch: [] for arch in archs}
+    shuffle = random.Random(0)
+    for _ in range(rounds):
+        for arch in shuffle.sample(archs, len(archs)):
+            times[arch].append(measure_arch(Arch.from_str(arch), device, remeasure=True).median_ms)
+    return {arch: statistics.median(values) for arch, values in times.items()}
+
+
+def _near_front(frame, ranks: int) -> list[str]:
+    """Architectures in the first ``ranks`` non-dominated layers of one run's feasible trials."""
+    rows = list(zip(frame.accuracy_pct, frame.latency_ms, frame.arch, strict=True))
+    picked: list[str] = []
+    for _ in range(ranks):
+        if not rows:
+            break
+        front = set(pareto([(a, t) for a, t, _ in rows]))
+        picked += [rows[i][2] for i in front]
+        rows = [row for i, row in enumerate(rows) if i not in front]
+    return picked
+
+
+def _table(title: str, feasible: dict, latency_of: dict[str, float], reference: tuple[float, float]) -> dict:
     def hv(frame) -> float:
-        return hypervolume(list(zip(frame.accuracy_pct, frame.latency_ms, strict=True)), reference)
+        return hypervolume([(a, latency_of[arch]) for a, arch in zip(frame.accuracy_pct, frame.arch, strict=True)],
+                           reference)  # fmt: skip
 
     results: dict[str, list[float]] = {"nsga2": [], "random": [], "baselines": []}
-    print(f"\n{'run':<14}{'front HV':>12}{'baselines HV':>15}{'searched only HV':>18}")
-    for (sampler, seed), frame in feasible.items():
+    print(f"\n{title}\n{'run':<14}{'front HV':>12}{'baselines HV':>15}{'searched only HV':>18}")
+    for (sampler, seed), frame in sorted(feasible.items()):
         searched = frame[frame.baseline == ""]
         base = frame[frame.baseline != ""]
         results[sampler].append(hv(frame))
         results["baselines"].append(hv(base))
         print(f"{sampler + ' ' + str(seed):<14}{hv(frame):>12.2f}{hv(base):>15.2f}{hv(searched):>18.2f}")
-    means = {key: statistics.mean(values) for key, values in results.items()}
-    print(f"\nmean HV: NSGA-II {means['nsga2']:.2f}, random {means['random']:.2f}, "
-          f"16 baselines {means['baselines']:.2f}")  # fmt: skip
-    verdict = means["nsga2"] >= means["baselines"] and means["nsga2"] >= means["random"]
-    print(f"goal NSGA-II >= baselines and >= random on average: {'met' if verdict else 'NOT met'}")
-    print(f"{len(trained)} distinct architectures trained; wall time {time.perf_counter() - start:.0f} s")
+    return {key: statistics.mean(values) for key, values in results.items()}
 
 
 if __name__ == "__main__":

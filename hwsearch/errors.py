@@ -6,6 +6,9 @@ it in one line together with what would have been valid.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 
@@ -75,3 +78,18 @@ class CacheError(HwsearchError):
 
 class AgentError(HwsearchError):
     """A device agent refused a request, could not be reached, or cannot start."""
+
+
+@contextmanager
+def names_file(path: Path | str) -> Iterator[None]:
+    """Re-raise an ``OSError`` from writing ``path`` with ``path`` as its filename.
+
+    A failed write (a full disk, above all) raises with no filename, and the CLI's message
+    would say only "a file".
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc

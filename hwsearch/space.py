@@ -181,7 +181,7 @@ class SearchSpace(_Model):
         """Draw one architecture, asking ``suggester`` for each decision in turn."""
         chosen: dict[str, Any] = {}
         for name, opts in self.choices().items():
-            if name.endswith("_depth") and opts == tuple(range(opts[0], opts[-1] + 1)):
+            if asked_as_int(name, opts):
                 chosen[name] = suggester.suggest_int(name, opts[0], opts[-1])
             else:
                 chosen[name] = suggester.suggest_categorical(name, list(opts))
@@ -298,6 +298,15 @@ class RandomSuggester:
 
     def suggest_int(self, name: str, low: int, high: int) -> int:
         return self.rng.randint(low, high)
+
+
+def asked_as_int(name: str, options: Sequence[Any]) -> bool:
+    """Whether :meth:`SearchSpace.sample` asks for decision ``name`` as an integer range.
+
+    Depths that form a contiguous range are ordered, so a sampler may treat 3 as nearer
+    to 2 than to 6; every other decision is an unordered choice.
+    """
+    return name.endswith("_depth") and tuple(options) == tuple(range(options[0], options[-1] + 1))
 
 
 def sample_valid(space: SearchSpace, rng: RandomSuggester, *, tries: int = 1000) -> Arch:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -218,6 +219,18 @@ def test_an_interrupt_lost_inside_a_trial_still_stops_the_run(capsys):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert sys.unraisablehook is hook
     assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["trials.csv", "pareto_latency.png", "report.html"])
+def test_a_full_disk_while_reporting_names_the_file(finished_run, tmp_path, capsys, name):
+    _, run = finished_run
+    copy = tmp_path / "run"
+    copy.mkdir()
+    shutil.copy(run / "study.db", copy / "study.db")
+    (copy / name).symlink_to("/dev/full")
+    assert main(["report", str(copy)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no space left on the device" in err and name in err
 
 
 def test_a_full_disk_is_one_clear_line(finished_run, tmp_path, capsys):

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from rich.console import Console
 
+from hwsearch.errors import names_file
+
 # Wide enough for the per-layer tables when output goes to a file or a pipe.
 _PIPE_WIDTH = 160
 
@@ -19,9 +21,5 @@ def console() -> Console:
 
 def write_text(path: Path, text: str) -> None:
     """``path.write_text`` whose errors name the file (a failed write, e.g. a full disk, does not)."""
-    try:
+    with names_file(path):
         path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        if exc.filename is not None:
-            raise
-        raise OSError(exc.errno, exc.strerror, str(path)) from exc

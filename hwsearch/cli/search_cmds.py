@@ -17,7 +17,6 @@ RESULTS = Path("results")
 STUDY_NAME = "hwsearch"
 THREADS_ENV = "HWSEARCH_THREADS"
 DEFAULT_TRIALS = 150
-SEARCH_POPULATION = 16
 
 
 class RunError(HwsearchError):
@@ -58,8 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--macs-budget", type=_positive_float, metavar="M", help="reject candidates above M MACs")
     run.add_argument("--sampler", default="nsga2", help="nsga2, tpe, random or grid")
     run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--population", type=_positive_int, default=SEARCH_POPULATION,
-                     help=f"NSGA-II population size (default {SEARCH_POPULATION})")  # fmt: skip
+    run.add_argument("--population", type=_positive_int,
+                     help="NSGA-II population size (default: a tenth of --trials, between 8 and 32)")  # fmt: skip
     run.add_argument("--agent", metavar="URL", help="measure on the board whose agent listens at URL")
     run.add_argument("--storage", metavar="URL", help="Optuna storage URL (default: sqlite in the run folder)")
     run.add_argument("--study", default=STUDY_NAME, help="study name inside the storage")

@@ -15,6 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from hwsearch.errors import names_file
 from hwsearch.stats import LinearFit
 
 
@@ -68,7 +69,8 @@ def tradeoff_figure(panels: Sequence[TradeoffPanel], *, suptitle: str = "") -> F
 def save_png(fig: Figure, path: Path) -> Path:
     """Write ``fig`` to ``path`` as PNG, creating the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, format="png")
+    with names_file(path):
+        fig.savefig(path, dpi=110, format="png")
     return path
 
 

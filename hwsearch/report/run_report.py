@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from hwsearch.errors import names_file
 from hwsearch.report.plots import TradeoffPanel, save_png, tradeoff_figure
 from hwsearch.report.run_plots import hypervolume_figure, pareto_figure
 from hwsearch.report.summary import RunSummary, summarise
@@ -67,7 +68,8 @@ def write_run_report(frame: pd.DataFrame, out_dir: Path, *, device: str, meta: M
     """Write every output of a run into ``out_dir`` and return their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     trials_csv = out_dir / "trials.csv"
-    frame.to_csv(trials_csv, index=False)
+    with names_file(trials_csv):
+        frame.to_csv(trials_csv, index=False)
     summary = summarise(frame)
     pareto_png = save_png(pareto_figure(summary, device), out_dir / "pareto_latency.png")
     hv_png = save_png(hypervolume_figure(summary), out_dir / "hypervolume.png")
@@ -88,10 +90,12 @@ def write_run_report(frame: pd.DataFrame, out_dir: Path, *, device: str, meta: M
         md += ["![accuracy vs Mult-Adds](tradeoff_macs.png)", ""]
     md += ["![hypervolume](hypervolume.png)", ""]
     report_md = out_dir / "report.md"
-    report_md.write_text("\n".join(md), encoding="utf-8")
+    with names_file(report_md):
+        report_md.write_text("\n".join(md), encoding="utf-8")
     images = [p for p in (pareto_png, tradeoff_png, hv_png) if p is not None]
     report_html = out_dir / "report.html"
-    report_html.write_text(_html(lines, front, summary, images), encoding="utf-8")
+    with names_file(report_html):
+        report_html.write_text(_html(lines, front, summary, images), encoding="utf-8")
     return RunOutputs(trials_csv, pareto_png, tradeoff_png, hv_png, report_md, report_html)
 
 

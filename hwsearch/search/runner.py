@@ -25,6 +25,7 @@ from hwsearch.errors import HwsearchError
 from hwsearch.paper import paper_grid
 from hwsearch.search.config import CONFIG_ATTR, SearchConfig
 from hwsearch.search.objective import Objective
+from hwsearch.search.sampler import ValidSampler, base_sampler, space_distributions, static_acceptor
 from hwsearch.space import SearchSpace, parse_space
 
 DIRECTIONS = ("maximize", "minimize")
@@ -143,14 +144,16 @@ def _engine_kwargs(url: str) -> dict[str, object]:
 
 
 def make_sampler(config: SearchConfig, space: SearchSpace) -> optuna.samplers.BaseSampler:
-    """The sampler named by ``config.sampler``; NSGA-II and TPE read the trials' constraints."""
-    if config.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(population_size=config.population, seed=config.seed)
-    if config.sampler == "tpe":
-        return optuna.samplers.TPESampler(seed=config.seed, multivariate=True)
+    """The sampler named by ``config.sampler``; NSGA-II and TPE read the trials' constraints.
+
+    Every sampler but grid proposes only architectures that pass the space's rules and the
+    MAC budget (:class:`~hwsearch.search.sampler.ValidSampler`). The grid keeps its own
+    enumeration; what it visits that breaks a rule is recorded infeasible and not trained.
+    """
     if config.sampler == "grid":
         return optuna.samplers.GridSampler({k: list(v) for k, v in space.choices().items()}, seed=config.seed)
-    return optuna.samplers.RandomSampler(seed=config.seed)
+    base = base_sampler(config.sampler, seed=config.seed, population=config.population)
+    return ValidSampler(base, space_distributions(space), static_acceptor(space, config.macs_budget))
 
 
 def create_study(config: SearchConfig, storage: RDBStorage, name: str, space: SearchSpace, *,
