@@ -213,10 +213,12 @@ def test_an_interrupt_lost_inside_a_trial_still_stops_the_run(capsys):
             time.sleep(1.0)  # the handler runs here, inside the finaliser, and Python drops its exception
 
     hook = sys.unraisablehook
+    # Python's default handler, or SIG_IGN where a shell started the tests in the background.
+    before = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
         _trial_loop(study, Scorer, target=None, n_trials=10, timeout_min=None, callbacks=[])
     assert calls == [0, 1]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before
     assert sys.unraisablehook is hook
     assert "Traceback" not in capsys.readouterr().err
 

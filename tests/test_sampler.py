@@ -42,6 +42,31 @@ def test_every_proposal_obeys_the_space_rules(tmp_path, name):
     assert all(not SPACE.violations(arch) for arch in _archs(study))
 
 
+def test_no_proposal_repeats_a_trial_of_the_study(tmp_path):
+    config = SearchConfig(space="mobilenet_v1", sampler="nsga2", trials=48, population=8, seed=2)
+    study = _study(tmp_path, make_sampler(config, SPACE))
+    study.optimize(_score, n_trials=48)
+    keys = [tuple(sorted(t.params.items())) for t in study.trials]
+    assert len(set(keys)) == 48
+
+
+def test_a_space_with_nothing_new_left_still_gets_its_trials(tmp_path):
+    from tests._search_support import TINY_SPACE
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY_SPACE)
+    tiny = load_space(path)
+    valid = list(tiny.grid())
+    wrapped = ValidSampler(base_sampler("random", seed=0, population=8), space_distributions(tiny),
+                           static_acceptor(tiny))  # fmt: skip
+    study = _study(tmp_path, wrapped)
+    study.optimize(lambda t: (tiny.sample(t).alpha, 1.0), n_trials=len(valid) + 3)
+    archs = [tiny.arch_from_params(t.params) for t in study.trials]
+    # Every valid network is visited once before any is repeated; then repeats are all there is.
+    assert len(set(archs[: len(valid)])) == len(valid) == len(set(archs))
+    assert len(archs) == len(valid) + 3
+
+
 def test_the_unwrapped_sampler_would_break_them(tmp_path):
     # The wrapper matters: plain draws in this space often have a total stride outside 16-32.
     study = _study(tmp_path, base_sampler("random", seed=3, population=8))

@@ -4,12 +4,13 @@ The space's rules (total stride, smallest final feature map) and a MAC budget ar
 before anything is measured. A plain sampler still proposes candidates that break them:
 about half of uniform draws in the default space have a total stride outside 16-32, and
 NSGA-II's crossover of two valid parents often yields an invalid child. Each such trial
-costs a slot of the trial budget and teaches little. :class:`ValidSampler` wraps any
-Optuna sampler and redraws a proposal until it passes these static checks, as
-hardware-aware evolutionary NAS does (Once-for-All's evolution finder, for one, resamples
-until a candidate meets its constraints). The checks still go through Optuna's constraint
-API in :class:`~hwsearch.search.objective.Objective`, for the rare proposal that never
-passes and for the latency budget, which needs a measurement.
+costs a slot of the trial budget and teaches little; so does a proposal that repeats a
+trial of the study. :class:`ValidSampler` wraps any Optuna sampler and redraws a proposal
+until it passes these static checks and is new, as hardware-aware evolutionary NAS does
+(Once-for-All's evolution finder, for one, resamples until a candidate meets its
+constraints). The checks still go through Optuna's constraint API in
+:class:`~hwsearch.search.objective.Objective`, for the rare proposal that never passes and
+for the latency budget, which needs a measurement.
 """
 
 from __future__ import annotations
@@ -29,7 +30,13 @@ from hwsearch.space import SearchSpace, asked_as_int
 
 # Redraws before a proposal that still breaks a rule is passed on (and recorded infeasible).
 MAX_REDRAWS = 200
+# Trials whose decisions a new proposal should not repeat.
+_LIVE = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
 Acceptor = Callable[[dict[str, Any]], bool]
+
+
+def _key(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted(params.items()))
 
 
 def space_distributions(space: SearchSpace) -> dict[str, BaseDistribution]:
@@ -59,11 +66,14 @@ def static_acceptor(space: SearchSpace, macs_budget: float | None = None) -> Acc
 
 
 class ValidSampler(BaseSampler):
-    """Wraps ``base`` so that each trial's full set of decisions passes ``accept``.
+    """Wraps ``base`` so that each trial's full set of decisions passes ``accept`` and is new to the study.
 
     Every decision is drawn in :meth:`sample_relative`: the base sampler's relative
     proposal (NSGA-II's child, TPE's joint draw) completed with its independent draws, and
-    drawn again, up to :data:`MAX_REDRAWS` times, while ``accept`` refuses it. Which
+    drawn again, up to :data:`MAX_REDRAWS` times, while ``accept`` refuses it or a finished,
+    running or waiting trial already has it (NSGA-II's children often copy a parent; the
+    proxy result would only be reused, and the trial's slot lost, as pymoo's
+    duplicate elimination also reasons). Which
     decisions exist comes from ``distributions``, so the base sampler's own bookkeeping
     (NSGA-II's generations, TPE's start-up trials) is untouched.
     """
@@ -80,13 +90,14 @@ class ValidSampler(BaseSampler):
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
         inner_space = self.base.infer_relative_search_space(study, trial)
+        taken = {_key(t.params) for t in study.get_trials(deepcopy=False, states=_LIVE) if t.number != trial.number}
         params: dict[str, Any] = {}
         for _ in range(MAX_REDRAWS):
             params = dict(self.base.sample_relative(study, trial, inner_space))
             for name, dist in self.distributions.items():
                 if name not in params:
                     params[name] = self.base.sample_independent(study, trial, name, dist)
-            if self.accept(params):
+            if _key(params) not in taken and self.accept(params):
                 break
         return params
 
