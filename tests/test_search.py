@@ -152,10 +152,13 @@ def test_seed_offsets_give_workers_their_own_proposals(tmp_path):
     w = world(tmp_path)
     space = load_space(w["space"])
     config = SearchConfig(space=w["space"], trials=2, baselines=False, sampler="random")
-    create_study(config, open_storage(sqlite_url(tmp_path)), "s", space)
     proposals = []
-    for offset in (0, 0, 7):
-        study, _, _ = load_study(open_storage(sqlite_url(tmp_path)), "s", load_space, seed_offset=offset)
+    # One fresh study each: within one study, a sampler also steers away from trials already there.
+    for i, offset in enumerate((0, 0, 7)):
+        where = tmp_path / str(i)
+        where.mkdir()
+        create_study(config, open_storage(sqlite_url(where)), "s", space)
+        study, _, _ = load_study(open_storage(sqlite_url(where)), "s", load_space, seed_offset=offset)
         proposals.append([space.sample(study.ask()).to_str() for _ in range(4)])
     assert proposals[0] == proposals[1] and proposals[0] != proposals[2]
 
