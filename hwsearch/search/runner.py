@@ -147,8 +147,9 @@ def make_sampler(config: SearchConfig, space: SearchSpace) -> optuna.samplers.Ba
     """The sampler named by ``config.sampler``; NSGA-II and TPE read the trials' constraints.
 
     Every sampler but grid proposes only architectures that pass the space's rules and the
-    MAC budget (:class:`~hwsearch.search.sampler.ValidSampler`). The grid keeps its own
-    enumeration; what it visits that breaks a rule is recorded infeasible and not trained.
+    MAC budget and that no trial of the study already has
+    (:class:`~hwsearch.search.sampler.ValidSampler`). The grid keeps its own enumeration;
+    what it visits that breaks a rule is recorded infeasible and not trained.
     """
     if config.sampler == "grid":
         return optuna.samplers.GridSampler({k: list(v) for k, v in space.choices().items()}, seed=config.seed)

@@ -71,11 +71,11 @@ class ValidSampler(BaseSampler):
     Every decision is drawn in :meth:`sample_relative`: the base sampler's relative
     proposal (NSGA-II's child, TPE's joint draw) completed with its independent draws, and
     drawn again, up to :data:`MAX_REDRAWS` times, while ``accept`` refuses it or a finished,
-    running or waiting trial already has it (NSGA-II's children often copy a parent; the
-    proxy result would only be reused, and the trial's slot lost, as pymoo's
-    duplicate elimination also reasons). Which
-    decisions exist comes from ``distributions``, so the base sampler's own bookkeeping
-    (NSGA-II's generations, TPE's start-up trials) is untouched.
+    running or waiting trial already has it. NSGA-II's children often copy a parent, whose
+    proxy result would only be reused and the trial's slot lost (pymoo eliminates
+    duplicates for the same reason). Which decisions exist comes from ``distributions``, so
+    the base sampler's own bookkeeping (NSGA-II's generations, TPE's start-up trials) is
+    untouched.
     """
 
     def __init__(self, base: BaseSampler, distributions: dict[str, BaseDistribution], accept: Acceptor) -> None:
@@ -90,7 +90,8 @@ class ValidSampler(BaseSampler):
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
         inner_space = self.base.infer_relative_search_space(study, trial)
-        taken = {_key(t.params) for t in study.get_trials(deepcopy=False, states=_LIVE) if t.number != trial.number}
+        # This trial is among them, but with no decision drawn yet it matches no full proposal.
+        taken = {_key(t.params) for t in study.get_trials(deepcopy=False, states=_LIVE)}
         params: dict[str, Any] = {}
         for _ in range(MAX_REDRAWS):
             params = dict(self.base.sample_relative(study, trial, inner_space))
