@@ -28,10 +28,18 @@ import time
 from pathlib import Path
 
 from hwsearch.devices import load_device
-from hwsearch.latency.estimate import Estimator
-from hwsearch.latency.lut import LayerTable
-from hwsearch.latency.lut_build import DEFAULT_ANCHORS, build_table, lut_path
-from hwsearch.latency.validation import ValidationResult, ValidationRow, sample_archs, validate, write_rows
+from hwsearch.latency import (
+    DEFAULT_ANCHORS,
+    Estimator,
+    LayerTable,
+    ValidationResult,
+    ValidationRow,
+    build_table,
+    lut_path,
+    sample_archs,
+    validate,
+    write_rows,
+)
 from hwsearch.report.latency_plots import plot_validation
 from hwsearch.space import load_space
 from hwsearch.stats import spearman

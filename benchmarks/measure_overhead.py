@@ -24,8 +24,8 @@ from hwsearch.arch import mobilenet_v1
 from hwsearch.cost import count_cost
 from hwsearch.devices import load_device
 from hwsearch.export import export_onnx
-from hwsearch.latency.measurement import NOISY_CV
-from hwsearch.latency.runtime import host_description, open_session, runtime_version, time_session
+from hwsearch.latency import host_description, open_session, runtime_version, time_session
+from hwsearch.measurement import NOISY_CV
 
 ALPHAS = (1.0, 0.75, 0.5, 0.25)
 RESOLUTIONS = (224, 192, 160, 128)

@@ -18,8 +18,16 @@ from __future__ import annotations
 
 import argparse
 
-from hwsearch.latency.loo import LooRow, cross_config, device_loo, point_label, summary, zero_shot
-from hwsearch.latency.predictor import default_family, family_profiles
+from hwsearch.latency import (
+    LooRow,
+    cross_config,
+    default_family,
+    device_loo,
+    family_profiles,
+    loo_summary,
+    point_label,
+    zero_shot,
+)
 
 VIEWS = (
     ("device", "Device leave-one-out (devices with >= 2 points in their configuration)"),
@@ -41,7 +49,7 @@ def print_rows(title: str, rows: list[LooRow]) -> None:
             f"  {r.device:16s} {point_label(r.point):9s} {r.point.config.label():24s} "
             f"{r.point.latency_ms:8.2f}ms {r.predicted_ms:8.2f}ms {r.error_pct:+7.1f}%  {r.fitted_on}"
         )
-    mean, within, worst = summary(rows)
+    mean, within, worst = loo_summary(rows)
     print(f"  -> {len(rows)} predictions: mean |error| {mean:.1f}%, within +-10%: {within:.0%}, worst {worst:.1f}%")
 
 

@@ -7,7 +7,7 @@ profile has a name, a description, a kind (``local``: measured on this machine;
 optional agent URL.
 
 Optional sections describe the device for latency *prediction* (see
-:mod:`hwsearch.latency.predictor`): ``family`` (which prior to borrow), ``hardware``
+:mod:`hwsearch.latency`): ``family`` (which prior to borrow), ``hardware``
 (nominal facts: processor, cores, clock, peak multiply-accumulates per second, memory
 bandwidth), ``runtime`` (the runtime configuration the profile's figures refer to),
 ``sources`` (citations by key) and ``calibration`` (published or measured whole-network
@@ -32,7 +32,7 @@ from pydantic import (
 
 from hwsearch.arch import Arch
 from hwsearch.errors import ArchError, DeviceError
-from hwsearch.latency.measurement import MeasureSettings
+from hwsearch.measurement import MeasureSettings
 from hwsearch.yamlfile import available_names, named_dirs, parse_model, read_text, resolve_named
 
 PROFILE_FOLDER = "device_profiles"

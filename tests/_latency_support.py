@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from hwsearch.arch import Arch, mobilenet_v1
-from hwsearch.latency.agent import AgentServer
-from hwsearch.latency.measurement import MeasureSettings
+from hwsearch.latency import AgentServer
+from hwsearch.measurement import MeasureSettings
 
 # Small enough to export in ~0.2 s and run in well under a millisecond.
 TINY: Arch = mobilenet_v1(0.25, 32, num_classes=10)

@@ -16,10 +16,7 @@ from _latency_support import FAST, TINY, running_agent, write_profile
 from hwsearch.devices import load_device
 from hwsearch.errors import AgentError, ProviderUnavailableError
 from hwsearch.export import export_onnx
-from hwsearch.latency import LatencyCache, measure_arch
-from hwsearch.latency.agent import DEFAULT_HOST, AgentServer
-from hwsearch.latency.client import AgentClient
-from hwsearch.latency.runtime import measure_onnx
+from hwsearch.latency import DEFAULT_HOST, AgentClient, AgentServer, LatencyCache, measure_arch, measure_onnx
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "correct-horse-battery-staple"
@@ -246,9 +243,9 @@ def test_agent_runs_without_torch_or_onnx(tmp_path, tiny_bytes):
     model.write_bytes(tiny_bytes)
     code = BLOCK_HEAVY + (
         "import threading\n"
-        "from hwsearch.latency.agent import AgentServer\n"
-        "from hwsearch.latency.client import AgentClient\n"
-        "from hwsearch.latency.measurement import MeasureSettings\n"
+        "from hwsearch.latency import AgentServer\n"
+        "from hwsearch.latency import AgentClient\n"
+        "from hwsearch.measurement import MeasureSettings\n"
         "server = AgentServer('127.0.0.1', 0, token='t')\n"
         "threading.Thread(target=server.serve_forever, daemon=True).start()\n"
         "settings = MeasureSettings(threads=1, warmup_runs=1, min_runs=3, min_time_s=0)\n"
@@ -264,7 +261,7 @@ def test_agent_runs_without_torch_or_onnx(tmp_path, tiny_bytes):
 
 def test_agent_module_entry_point_refuses_open_address_without_token(monkeypatch):
     monkeypatch.delenv("HWSEARCH_AGENT_TOKEN", raising=False)
-    code = BLOCK_HEAVY + "from hwsearch.latency.agent import main\nsys.exit(main(['--host', '0.0.0.0']))\n"
+    code = BLOCK_HEAVY + "from hwsearch.latency import agent_main\nsys.exit(agent_main(['--host', '0.0.0.0']))\n"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT, check=False
     )

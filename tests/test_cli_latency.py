@@ -95,7 +95,7 @@ def test_latency_through_an_agent(capsys, fast, monkeypatch):
 
 
 def test_unreachable_agent_names_the_url(capsys, fast, monkeypatch):
-    monkeypatch.setattr("hwsearch.latency.client.DEFAULT_BACKOFF_S", 0.01)
+    monkeypatch.setattr("hwsearch.latency._client.DEFAULT_BACKOFF_S", 0.01)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"

@@ -5,7 +5,7 @@ from _latency_support import write_profile
 
 from hwsearch.devices import available_devices, load_device, parse_device
 from hwsearch.errors import DeviceError
-from hwsearch.latency.measurement import MeasureSettings
+from hwsearch.measurement import MeasureSettings
 
 
 def test_shipped_profiles_load():

@@ -30,10 +30,9 @@ from hwsearch.errors import (
     SettingsError,
 )
 from hwsearch.export import export_onnx
-from hwsearch.latency import CacheKey, LatencyCache, cache_key, measure_arch
-from hwsearch.latency.measurement import Measurement, MeasureSettings, summarize
-from hwsearch.latency.onnx_check import check_onnx_bytes
-from hwsearch.latency.runtime import _provider_list, measure_onnx, resolve_threads
+from hwsearch.latency import CacheKey, LatencyCache, cache_key, check_onnx_bytes, measure_arch
+from hwsearch.latency._runtime import _provider_list, measure_onnx, resolve_threads
+from hwsearch.measurement import Measurement, MeasureSettings, summarize
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -358,8 +357,8 @@ def test_cache_is_safe_for_several_processes(tmp_path):
     record = _record().to_json()
     code = (
         "import sys\n"
-        "from hwsearch.latency.cache import CacheKey, LatencyCache\n"
-        "from hwsearch.latency.measurement import Measurement\n"
+        "from hwsearch.latency import CacheKey, LatencyCache\n"
+        "from hwsearch.measurement import Measurement\n"
         "cache = LatencyCache(sys.argv[1]); m = Measurement.from_json(sys.argv[3])\n"
         "for i in range(40): cache.put(CacheKey(f'{sys.argv[2]}-{i}', 'd', 's'), m)\n"
     )

@@ -7,10 +7,16 @@ from _latency_support import TINY_SPACE, running_agent, write_profile
 
 from hwsearch.arch import Arch
 from hwsearch.devices import load_device
-from hwsearch.latency.client import AgentClient
-from hwsearch.latency.estimate import estimator_for, latency_for
-from hwsearch.latency.lut import COLUMNS, LayerKey, LayerTable, LookupTableError, space_layer_keys, with_boundaries
-from hwsearch.latency.lut_build import build_table, default_anchors, layer_onnx, plan_jobs
+from hwsearch.latency import (
+    AgentClient,
+    build_table,
+    default_anchors,
+    estimator_for,
+    latency_for,
+    layer_onnx,
+    plan_jobs,
+)
+from hwsearch.latency._lut import COLUMNS, LayerKey, LayerTable, LookupTableError, space_layer_keys, with_boundaries
 from hwsearch.space import load_space, parse_space
 
 

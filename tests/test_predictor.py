@@ -9,10 +9,8 @@ import pytest
 from hwsearch.arch import Arch, Stage, Stem, mobilenet_v1
 from hwsearch.devices import RuntimeSpec, load_device, parse_device
 from hwsearch.errors import DeviceError, MeasurementError
-from hwsearch.latency.loo import device_loo, zero_shot
-from hwsearch.latency.measurement import Measurement
-from hwsearch.latency.points import Point, read_points_csv, target_config, write_measured_points
-from hwsearch.latency.predictor import (
+from hwsearch.latency import Point, device_loo, read_points_csv, target_config, write_measured_points, zero_shot
+from hwsearch.latency._predictor import (
     PARAMS,
     SPEED_MASK,
     family_profiles,
@@ -23,6 +21,7 @@ from hwsearch.latency.predictor import (
     hardware_scale,
     samples_of,
 )
+from hwsearch.measurement import Measurement
 
 SYNTH = """\
 name: synth

@@ -7,7 +7,7 @@ import pytest
 
 from hwsearch.devices import RuntimeSpec, available_devices, load_device
 from hwsearch.errors import DeviceError
-from hwsearch.latency.points import published_points
+from hwsearch.latency import published_points
 
 ROOT = Path(__file__).resolve().parent.parent
 PUBLISHED = ROOT.parent / "shared" / "reference" / "published_latency.csv"

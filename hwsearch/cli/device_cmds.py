@@ -13,8 +13,8 @@ from rich.table import Table
 
 from hwsearch.cli.output import console
 from hwsearch.devices import DEFAULT_DEVICE
-from hwsearch.latency.agent import TOKEN_ENV
-from hwsearch.latency.measurement import SOURCES
+from hwsearch.latency import TOKEN_ENV
+from hwsearch.measurement import SOURCES
 from hwsearch.space import DEFAULT_SPACE
 
 RESULTS = Path("results")
@@ -63,7 +63,7 @@ def _device_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _agent(args: argparse.Namespace, device: object) -> object | None:
-    from hwsearch.latency.client import AgentClient
+    from hwsearch.latency import AgentClient
 
     url = args.agent or getattr(device, "agent_url", None)
     return AgentClient.from_env(url) if url else None
@@ -82,9 +82,7 @@ def _positive(name: str, value: float | None) -> None:
 def cmd_devices(args: argparse.Namespace) -> int:
     from hwsearch.devices import available_devices, load_device
     from hwsearch.errors import HwsearchError
-    from hwsearch.latency.estimate import estimator_for
-    from hwsearch.latency.points import measured_points, target_config
-    from hwsearch.latency.predictor import default_family
+    from hwsearch.latency import default_family, estimator_for, measured_points, target_config
 
     table = Table(
         "device", "kind", "family", "latency sources (best first)", "predicts", "points", "fit residual", box=box.SIMPLE
@@ -142,8 +140,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     )
 
     from hwsearch.devices import load_device
-    from hwsearch.latency.lut import LayerTable
-    from hwsearch.latency.lut_build import build_table, lut_path, plan_jobs
+    from hwsearch.latency import LayerTable, build_table, lut_path, plan_jobs
     from hwsearch.space import load_space
 
     _positive("--min-time-s", args.min_time_s)
@@ -217,9 +214,15 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from hwsearch.devices import RuntimeSpec, load_device
-    from hwsearch.latency.loo import device_loo, point_label, summary
-    from hwsearch.latency.points import read_points_csv, write_measured_points
-    from hwsearch.latency.predictor import family_profiles, fit_predictor
+    from hwsearch.latency import (
+        device_loo,
+        family_profiles,
+        fit_predictor,
+        loo_summary,
+        point_label,
+        read_points_csv,
+        write_measured_points,
+    )
 
     device = load_device(args.device)
     out = console()
@@ -252,7 +255,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     loo = [row for row in device_loo(device, family_profiles(device)) if row.view == "device"]
     if loo:
-        mean, within, worst = summary(loo)
+        mean, within, worst = loo_summary(loo)
         out.print(
             f"leave-one-out over {len(loo)} points: mean |error| {mean:.1f}%, within ±10% {within:.0%}, "
             f"worst {worst:.1f}%"
@@ -268,13 +271,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     from hwsearch.devices import load_device
     from hwsearch.errors import HwsearchError, MeasurementError
-    from hwsearch.latency import LatencyCache
-    from hwsearch.latency.points import Point, write_measured_points
-    from hwsearch.latency.validation import (
+    from hwsearch.latency import (
+        LatencyCache,
+        Point,
         ValidationRow,
         check_estimable,
         sample_archs,
         validate,
+        write_measured_points,
         write_rows,
     )
     from hwsearch.report.latency_plots import plot_validation

@@ -12,14 +12,13 @@ from typing import TYPE_CHECKING
 
 from hwsearch.cli.arch_cmds import add_arch_arguments, arch_from_args
 from hwsearch.cli.output import console
-from hwsearch.latency.agent import TOKEN_ENV, add_agent_arguments
-from hwsearch.latency.cache import CACHE_ENV, DEFAULT_CACHE
-from hwsearch.latency.measurement import NOISY_CV, SOURCES
+from hwsearch.latency import CACHE_ENV, DEFAULT_CACHE, TOKEN_ENV, add_agent_arguments
+from hwsearch.measurement import NOISY_CV, SOURCES
 
 if TYPE_CHECKING:
     from hwsearch.devices import DeviceProfile
-    from hwsearch.latency.client import AgentClient
-    from hwsearch.latency.measurement import Measurement
+    from hwsearch.latency import AgentClient
+    from hwsearch.measurement import Measurement
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -53,9 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_latency(args: argparse.Namespace) -> int:
     from hwsearch.cost import count_cost
     from hwsearch.devices import load_device
-    from hwsearch.latency import LatencyCache
-    from hwsearch.latency.client import AgentClient
-    from hwsearch.latency.estimate import latency_for
+    from hwsearch.latency import AgentClient, LatencyCache, latency_for
 
     device = load_device(args.device)
     agent_url = args.agent or device.agent_url
@@ -132,6 +129,6 @@ def _print_estimate(m: Measurement, device: DeviceProfile) -> None:
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
-    from hwsearch.latency.agent import serve
+    from hwsearch.latency import serve
 
     return serve(args.host, args.port, token=args.token, max_bytes=args.max_bytes)

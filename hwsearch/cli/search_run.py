@@ -21,7 +21,7 @@ from hwsearch.arch import Arch
 from hwsearch.cli.output import console
 from hwsearch.cli.search_cmds import RunError
 from hwsearch.data import load_dataset
-from hwsearch.latency.measurement import Measurement
+from hwsearch.measurement import Measurement
 from hwsearch.proxy.budgets import get_budget
 from hwsearch.proxy.train import EpochCallback, ProxyData, ProxyResult, train_proxy
 from hwsearch.report.run_report import write_run_report
@@ -62,9 +62,7 @@ def latency_function(config: SearchConfig, source: str | None = None) -> tuple[L
     """
     from hwsearch.arch import mobilenet_v1
     from hwsearch.devices import load_device
-    from hwsearch.latency import LatencyCache, default_cache_path
-    from hwsearch.latency.client import AgentClient
-    from hwsearch.latency.estimate import latency_for
+    from hwsearch.latency import AgentClient, LatencyCache, default_cache_path, latency_for
 
     device = load_device(config.device)
     cache = LatencyCache(default_cache_path())

@@ -1,149 +1,112 @@
-"""Latency of architectures on devices: export, measure (here or on an agent), cache.
+"""Latency of architectures on devices: measured (here or on an agent), from a per-layer table, or predicted.
 
-The one entry point most code needs is :func:`measure_arch`. This package is the only
-part of hwsearch that imports onnxruntime, and it does so only in the modules that run
-models (:mod:`~hwsearch.latency.runtime`, and the agent when it measures). Importing
-``hwsearch.latency`` itself pulls in neither onnxruntime nor torch.
+The one entry point most code needs is :func:`latency_for`, the best source available for a
+device; :func:`measure_arch` measures (and caches) one architecture. This package is the
+only part of hwsearch that imports onnxruntime.
 
-Modules: :mod:`~hwsearch.latency.measurement` (the record and the settings),
-:mod:`~hwsearch.latency.runtime` (timing with onnxruntime),
-:mod:`~hwsearch.latency.cache` (SQLite cache), :mod:`~hwsearch.latency.agent` (the
-device agent server) and :mod:`~hwsearch.latency.client` (its client);
-:mod:`~hwsearch.latency.lut` and :mod:`~hwsearch.latency.lut_build` (per-layer lookup
-tables), :mod:`~hwsearch.latency.predictor` (calibrated roofline predictor and family
-priors), :mod:`~hwsearch.latency.points` (calibration points),
-:mod:`~hwsearch.latency.estimate` (:func:`~hwsearch.latency.estimate.latency_for`, the best
-available source) and :mod:`~hwsearch.latency.validation` (estimates against measurements).
+Everything public is re-exported here from private sub-modules (``_measure``, ``_runtime``,
+``_cache``, ``_agent``, ``_client``, ``_lut``, ``_lut_build``, ``_predictor``, ``_points``,
+``_estimate``, ``_validation``, ``_loo``, ``_onnx_check``), and loaded only when first used:
+a board that runs just the agent never imports numpy's fitting code, pydantic or the
+profiles, and ``import hwsearch.latency`` costs nothing until a name is asked for. The
+sub-modules import one another directly, never this package.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import TYPE_CHECKING
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from hwsearch.errors import AgentError, MeasurementError, ProviderUnavailableError
-from hwsearch.latency.cache import CacheKey, LatencyCache, default_cache_path
-from hwsearch.latency.measurement import NOISY_CV, ORT_PROVIDERS, SOURCES, Measurement, MeasureSettings
-
-if TYPE_CHECKING:
-    from hwsearch.arch import Arch
-    from hwsearch.devices import DeviceProfile
-    from hwsearch.latency.client import AgentClient
-
-__all__ = [
-    "NOISY_CV",
-    "SOURCES",
-    "CacheKey",
-    "LatencyCache",
-    "MeasureSettings",
-    "Measurement",
-    "cache_key",
-    "default_cache_path",
-    "measure_arch",
-    "measure_model",
-]
-
-
-def cache_key(arch: Arch, device: DeviceProfile, agent: AgentClient | None = None) -> CacheKey:
-    """The cache key of ``arch`` on ``device`` (reached through ``agent``, if given)."""
-    identity = device.identity(agent.url if agent is not None else None)
-    return CacheKey(arch.to_str(), identity, device.settings.digest())
+# private sub-module -> the public names it provides
+_PROVIDERS: dict[str, tuple[str, ...]] = {
+    "_measure": ("cache_key", "measure_arch", "measure_model"),
+    "_cache": ("CACHE_ENV", "DEFAULT_CACHE", "CacheKey", "LatencyCache", "default_cache_path"),
+    "_client": ("AgentClient",),
+    "_agent": ("DEFAULT_HOST", "TOKEN_ENV", "AgentServer", "add_agent_arguments", "agent_main", "serve"),
+    "_onnx_check": ("check_onnx_bytes",),
+    "_runtime": ("available_providers", "check_provider", "host_description", "measure_onnx", "open_session",
+                 "resolve_threads", "runtime_version", "time_session"),
+    "_estimate": ("Estimator", "estimator_for", "latency_for"),
+    "_lut": ("LayerKey", "LayerTable", "LookupTableError", "space_layer_keys", "with_boundaries"),
+    "_lut_build": ("DEFAULT_ANCHORS", "BuildResult", "build_table", "default_anchors", "layer_onnx", "lut_path",
+                   "plan_jobs"),
+    "_points": ("Point", "direct_points", "measured_points", "points_path", "published_points", "read_points_csv",
+                "target_config", "write_measured_points"),
+    "_predictor": ("DevicePredictor", "FamilyPrior", "default_family", "family_profiles", "fit_device", "fit_family",
+                   "fit_predictor", "hardware_scale"),
+    "_validation": ("ValidationResult", "ValidationRow", "check_estimable", "sample_archs", "validate", "write_rows"),
+    "_loo": ("LooRow", "cross_config", "device_loo", "loo_summary", "point_label", "zero_shot"),
+}
+_MODULE_OF = {name: module for module, names in _PROVIDERS.items() for name in names}
+__all__ = sorted(_MODULE_OF)  # noqa: PLE0605 (built from the table above, the one list of the API)
 
 
-def measure_arch(
-    arch: Arch,
-    device: DeviceProfile,
-    *,
-    cache: LatencyCache | None = None,
-    remeasure: bool = False,
-    agent: AgentClient | None = None,
-) -> Measurement:
-    """The measured latency of ``arch`` on ``device``, from ``cache`` when it has it.
-
-    Otherwise ``arch`` is exported to ONNX and timed here (a ``local`` profile) or by
-    ``agent``, and the result is stored. ``remeasure`` skips the look-up, measures
-    again and replaces the cached figure. A ``remote`` profile needs an agent to
-    measure (not to read the cache); a profile's own ``agent_url`` is used when
-    ``agent`` is None.
-    """
-    if agent is None and device.agent_url is not None:
-        from hwsearch.latency.client import AgentClient
-
-        agent = AgentClient.from_env(device.agent_url)
-    settings = device.settings
-    key = cache_key(arch, device, agent)
-    if cache is not None and not remeasure:
-        found = cache.get(key)
-        if found is not None:
-            return found
-    _check_reachable(device, agent)
-    # Find out whether the measurement can happen before spending time on the export.
-    max_bytes = None
-    if agent is None:
-        from hwsearch.latency.runtime import check_provider
-
-        check_provider(settings.provider)
-    else:
-        max_bytes = _check_agent(agent, settings)
-    from hwsearch.export import export_onnx
-
-    model_bytes = export_onnx(arch)
-    if max_bytes is not None and len(model_bytes) > max_bytes:
-        raise AgentError(
-            f"the model of {arch} is {len(model_bytes)} bytes; the agent at {agent.url} accepts at most {max_bytes}",
-            value=len(model_bytes),
-            hint="restart the agent with a larger --max-bytes",
-        )
-    measurement = _time_model(model_bytes, settings, agent)
-    measurement = replace(measurement, device=key.device)
-    if cache is not None:
-        cache.put(key, measurement)
-    return measurement
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
 
 
-def measure_model(model_bytes: bytes, device: DeviceProfile, *, agent: AgentClient | None = None) -> Measurement:
-    """Time ONNX ``model_bytes`` as they are on ``device``: here (a ``local`` profile) or by ``agent``.
-
-    Not cached: the bytes may be any model. The agent screens and size-checks them itself
-    and refuses what it will not run, with :class:`AgentError`.
-    """
-    _check_reachable(device, agent)
-    if agent is None:
-        from hwsearch.latency.runtime import check_provider
-
-        check_provider(device.settings.provider)
-    return _time_model(model_bytes, device.settings, agent)
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
 
 
-def _time_model(model_bytes: bytes, settings: MeasureSettings, agent: AgentClient | None) -> Measurement:
-    """Time ``model_bytes`` here or on ``agent``; the callers have checked that it can be done."""
-    if agent is None:
-        from hwsearch.latency.runtime import measure_onnx
-
-        return measure_onnx(model_bytes, settings)
-    return agent.measure(model_bytes, settings)
-
-
-def _check_reachable(device: DeviceProfile, agent: AgentClient | None) -> None:
-    if agent is None and device.kind == "remote":
-        raise MeasurementError(
-            f"device {device.name!r} is a remote board and no agent is given",
-            value=device.name,
-            hint="start 'hwsearch agent' on the board and pass --agent URL (token in $HWSEARCH_AGENT_TOKEN)",
-        )
-
-
-def _check_agent(agent: AgentClient, settings: MeasureSettings) -> int | None:
-    """Ask the agent what it offers; raise if it cannot run ``settings.provider``. Returns its size limit."""
-    info = agent.info()
-    offered = info.get("providers", [])
-    wanted = ORT_PROVIDERS[settings.provider]
-    if isinstance(offered, list) and wanted not in offered:
-        raise ProviderUnavailableError(
-            f"the agent at {agent.url} cannot run provider {settings.provider}: its onnxruntime "
-            f"{info.get('runtime_version', '?')} offers {', '.join(map(str, offered)) or 'nothing'}",
-            value=settings.provider,
-            hint="install onnxruntime-gpu on the board, or choose a profile with provider cpu",
-        )
-    limit = info.get("max_bytes")
-    return limit if isinstance(limit, int) and not isinstance(limit, bool) else None
+if TYPE_CHECKING:  # what the names are, for type checkers and editors
+    from hwsearch.latency._agent import DEFAULT_HOST, TOKEN_ENV, AgentServer, add_agent_arguments, agent_main, serve
+    from hwsearch.latency._cache import CACHE_ENV, DEFAULT_CACHE, CacheKey, LatencyCache, default_cache_path
+    from hwsearch.latency._client import AgentClient
+    from hwsearch.latency._estimate import Estimator, estimator_for, latency_for
+    from hwsearch.latency._loo import LooRow, cross_config, device_loo, loo_summary, point_label, zero_shot
+    from hwsearch.latency._lut import LayerKey, LayerTable, LookupTableError, space_layer_keys, with_boundaries
+    from hwsearch.latency._lut_build import (
+        DEFAULT_ANCHORS,
+        BuildResult,
+        build_table,
+        default_anchors,
+        layer_onnx,
+        lut_path,
+        plan_jobs,
+    )
+    from hwsearch.latency._measure import cache_key, measure_arch, measure_model
+    from hwsearch.latency._onnx_check import check_onnx_bytes
+    from hwsearch.latency._points import (
+        Point,
+        direct_points,
+        measured_points,
+        points_path,
+        published_points,
+        read_points_csv,
+        target_config,
+        write_measured_points,
+    )
+    from hwsearch.latency._predictor import (
+        DevicePredictor,
+        FamilyPrior,
+        default_family,
+        family_profiles,
+        fit_device,
+        fit_family,
+        fit_predictor,
+        hardware_scale,
+    )
+    from hwsearch.latency._runtime import (
+        available_providers,
+        check_provider,
+        host_description,
+        measure_onnx,
+        open_session,
+        resolve_threads,
+        runtime_version,
+        time_session,
+    )
+    from hwsearch.latency._validation import (
+        ValidationResult,
+        ValidationRow,
+        check_estimable,
+        sample_archs,
+        validate,
+        write_rows,
+    )

@@ -16,7 +16,7 @@ import optuna
 
 from hwsearch.arch import Arch
 from hwsearch.cost import count_cost
-from hwsearch.latency.measurement import Measurement
+from hwsearch.measurement import Measurement
 from hwsearch.proxy.train import EpochCallback, ProxyResult
 from hwsearch.space import SearchSpace
 

@@ -18,7 +18,7 @@ Fitting is in log space (relative errors) by Levenberg-Marquardt, in two levels:
   speed factor on compute and memory time, starting from order-of-magnitude structural
   guesses (:data:`STRUCTURAL`). The fit's posterior covariance says how firmly the
   family's points pin each parameter.
-* **Device**: the device's own points (see :func:`~hwsearch.latency.points.direct_points`)
+* **Device**: the device's own points (see :func:`~hwsearch.latency._points.direct_points`)
   fit one speed factor plus departures of each parameter from the family's, penalised by
   that covariance plus :data:`DEVICE_SIGMA` (a MAP estimate). One point fixes the speed;
   more points bend the curve. The device's points are left out of its own family prior.
@@ -40,8 +40,8 @@ from hwsearch.arch import Arch
 from hwsearch.cost import layer_cost
 from hwsearch.devices import DeviceProfile, RuntimeSpec, available_devices, load_device
 from hwsearch.errors import HwsearchError, MeasurementError
-from hwsearch.latency.measurement import Measurement, utc_now
-from hwsearch.latency.points import Point, direct_points, published_points, target_config
+from hwsearch.latency._points import Point, direct_points, published_points, target_config
+from hwsearch.measurement import Measurement, utc_now
 
 PARAMS = ("a_stem", "a_dw", "a_pw", "a_fc", "a_mem", "o_layer_ms", "c_net_ms")
 # Structural guesses per family (inverse efficiencies; overheads in ms), before any data.

@@ -18,16 +18,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hwsearch.errors import MeasurementError, ProviderUnavailableError
-from hwsearch.latency.measurement import SOURCES, Measurement
-from hwsearch.latency.points import direct_points, points_path, target_config
+from hwsearch.latency._points import direct_points, points_path, target_config
+from hwsearch.measurement import SOURCES, Measurement
 
 if TYPE_CHECKING:
     from hwsearch.arch import Arch
     from hwsearch.devices import DeviceProfile
-    from hwsearch.latency.cache import LatencyCache
-    from hwsearch.latency.client import AgentClient
-    from hwsearch.latency.lut import LayerTable
-    from hwsearch.latency.predictor import DevicePredictor
+    from hwsearch.latency._cache import LatencyCache
+    from hwsearch.latency._client import AgentClient
+    from hwsearch.latency._lut import LayerTable
+    from hwsearch.latency._predictor import DevicePredictor
 
 
 class Estimator:
@@ -43,7 +43,7 @@ class Estimator:
     @property
     def lut_path(self) -> Path | None:
         """Where the device's table is or would be (``device_profiles/NAME.lut.csv`` unless given)."""
-        from hwsearch.latency.lut_build import lut_path
+        from hwsearch.latency._lut_build import lut_path
 
         return self._lut_path or lut_path(self.device)
 
@@ -51,7 +51,7 @@ class Estimator:
     def lut(self) -> LayerTable | None:
         """The device's lookup table, or None when there is no table file."""
         if "lut" not in self._loaded:
-            from hwsearch.latency.lut import LayerTable
+            from hwsearch.latency._lut import LayerTable
 
             path = self.lut_path
             self._lut = LayerTable.load(path) if path is not None and path.is_file() else None
@@ -62,7 +62,7 @@ class Estimator:
     def predictor(self) -> DevicePredictor | None:
         """The device's fitted predictor, or None when it has no calibration points in its configuration."""
         if "predicted" not in self._loaded:
-            from hwsearch.latency.predictor import fit_predictor
+            from hwsearch.latency._predictor import fit_predictor
 
             self._predictor = fit_predictor(self.device) if direct_points(self.device) else None
             self._loaded.add("predicted")
@@ -109,7 +109,7 @@ _ESTIMATORS: dict[tuple[str, str], tuple[tuple[float, ...], Estimator]] = {}
 
 
 def _stamp(device: DeviceProfile) -> tuple[float, ...]:
-    from hwsearch.latency.lut_build import lut_path
+    from hwsearch.latency._lut_build import lut_path
 
     stamps = []
     for path in (Path(device.source) if not device.source.startswith("<") else None, lut_path(device),
@@ -148,7 +148,7 @@ def latency_for(
     is missing here falls back to the table or predictor when ``source`` is None. Raises
     :class:`MeasurementError` when no source can answer.
     """
-    from hwsearch.latency import cache_key, measure_arch
+    from hwsearch.latency._measure import cache_key, measure_arch
 
     if source is not None and source not in SOURCES:
         raise MeasurementError(f"unknown latency source {source!r}", value=source, hint=f"one of {', '.join(SOURCES)}")
@@ -157,7 +157,7 @@ def latency_for(
     if source == "measured" or (source is None and can_measure):
         if source is None and agent is None and device.agent_url is None:
             try:
-                from hwsearch.latency.runtime import check_provider
+                from hwsearch.latency._runtime import check_provider
 
                 check_provider(device.settings.provider)
             except ProviderUnavailableError:

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hwsearch.arch import Arch
-from hwsearch.latency.estimate import Estimator, estimator_for
-from hwsearch.latency.measurement import Measurement
+from hwsearch.latency._estimate import Estimator, estimator_for
+from hwsearch.measurement import Measurement
 from hwsearch.space import RandomSuggester, SearchSpace, sample_valid
 
 if TYPE_CHECKING:
     from hwsearch.devices import DeviceProfile
-    from hwsearch.latency.cache import LatencyCache
-    from hwsearch.latency.client import AgentClient
+    from hwsearch.latency._cache import LatencyCache
+    from hwsearch.latency._client import AgentClient
 
 TOLERANCE_PCT = 10.0
 CSV_COLUMNS = ("arch", "macs", "predicted_ms", "measured_ms", "error_pct", "source", "measured_cv")
@@ -103,7 +103,7 @@ def validate(
 
     ``estimator`` replaces the device's own (e.g. one reading a table from another file).
     """
-    from hwsearch.latency import measure_arch
+    from hwsearch.latency._measure import measure_arch
 
     estimator = estimator or estimator_for(device)
     used = check_estimable(device, source, estimator)

@@ -2,7 +2,7 @@
 
 A table ``device_profiles/NAME.lut.csv`` holds one measured latency per distinct layer
 (kind, input and output channels, input size, stride) that a search space can produce,
-each timed alone as a one-layer ONNX model (:mod:`hwsearch.latency.lut_build`). A layer
+each timed alone as a one-layer ONNX model (:mod:`hwsearch.latency._lut_build`). A layer
 timed alone pays costs it does not pay inside a network: its own session run, and on
 ONNX Runtime's x86 CPU provider a layout conversion of its input and output (NCHW to
 NCHWc and back) that a network does once. So the table also holds
@@ -33,7 +33,7 @@ import numpy as np
 from hwsearch.arch import Arch, Layer, Stage, Stem, conv_out_size
 from hwsearch.cost import layer_cost
 from hwsearch.errors import MeasurementError
-from hwsearch.latency.measurement import Measurement, utc_now
+from hwsearch.measurement import Measurement, utc_now
 from hwsearch.space import SearchSpace
 
 LUT_SUFFIX = ".lut.csv"

@@ -18,8 +18,8 @@ import numpy as np
 
 from hwsearch.arch import mobilenet_v1
 from hwsearch.devices import DeviceProfile
-from hwsearch.latency.points import Point, direct_points, published_points, target_config
-from hwsearch.latency.predictor import (
+from hwsearch.latency._points import Point, direct_points, published_points, target_config
+from hwsearch.latency._predictor import (
     DevicePredictor,
     FamilyPrior,
     default_family,
@@ -105,7 +105,7 @@ def cross_config(profile: DeviceProfile, profiles: Sequence[DeviceProfile]) -> l
     return rows
 
 
-def summary(rows: Sequence[LooRow]) -> tuple[float, float, float]:
+def loo_summary(rows: Sequence[LooRow]) -> tuple[float, float, float]:
     """Mean absolute error %, share within +-10 %, worst absolute error %."""
     errors = np.abs([r.error_pct for r in rows])
     if errors.size == 0:

@@ -1,4 +1,4 @@
-"""Client of a device agent (:mod:`hwsearch.latency.agent`), standard library only.
+"""Client of a device agent (:mod:`hwsearch.latency._agent`), standard library only.
 
 Connection failures, timeouts and 5xx answers are retried with exponential backoff;
 4xx answers are not (asking again would get the same refusal). Every failure becomes
@@ -20,8 +20,8 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from hwsearch.errors import AgentError, HwsearchError
-from hwsearch.latency.agent import TOKEN_ENV
-from hwsearch.latency.measurement import Measurement, MeasureSettings
+from hwsearch.latency._agent import TOKEN_ENV
+from hwsearch.measurement import Measurement, MeasureSettings
 
 DEFAULT_TIMEOUT_S = 300.0
 DEFAULT_RETRIES = 3

@@ -2,7 +2,7 @@
 
 Runs with only onnxruntime, numpy and the standard library (no torch, no onnx, no
 pydantic), so a board needs ``pip install onnxruntime numpy`` and
-``pip install --no-deps hwsearch``; start it with ``python -m hwsearch.latency.agent``
+``pip install --no-deps hwsearch``; start it with ``python -m hwsearch.latency``
 (or ``hwsearch agent`` where the full package is installed).
 
 Protocol (JSON responses; errors are ``{"error": MESSAGE, "status": CODE}``):
@@ -43,8 +43,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from hwsearch import __version__
 from hwsearch.errors import AgentError, HwsearchError, InvalidModelError, ProviderUnavailableError, SettingsError
-from hwsearch.latency.measurement import Measurement, MeasureSettings
-from hwsearch.latency.onnx_check import check_onnx_bytes
+from hwsearch.latency._onnx_check import check_onnx_bytes
+from hwsearch.measurement import Measurement, MeasureSettings
 
 TOKEN_ENV = "HWSEARCH_AGENT_TOKEN"
 DEFAULT_HOST = "127.0.0.1"
@@ -101,7 +101,7 @@ class AgentServer(ThreadingHTTPServer):
         if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
             raise AgentError(f"max_bytes = {max_bytes!r} is invalid", value=max_bytes, hint="a positive integer")
         if measure is None:
-            from hwsearch.latency.runtime import measure_onnx
+            from hwsearch.latency._runtime import measure_onnx
 
             measure = measure_onnx
         self.token = token
@@ -124,7 +124,7 @@ class AgentServer(ThreadingHTTPServer):
 
     def info(self) -> dict[str, Any]:
         """What ``GET /info`` answers."""
-        from hwsearch.latency import runtime
+        import hwsearch.latency._runtime as runtime
 
         return {
             "agent": "hwsearch",
@@ -306,7 +306,7 @@ def serve(
 
 
 def add_agent_arguments(parser: argparse.ArgumentParser) -> None:
-    """The agent's options, shared by ``hwsearch agent`` and ``python -m hwsearch.latency.agent``."""
+    """The agent's options, shared by ``hwsearch agent`` and ``python -m hwsearch.latency``."""
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any free)")
     parser.add_argument(
@@ -319,8 +319,8 @@ def add_agent_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m hwsearch.latency.agent``: the agent without the rest of the CLI's dependencies."""
+def agent_main(argv: Sequence[str] | None = None) -> int:
+    """``python -m hwsearch.latency``: the agent without the rest of the CLI's dependencies."""
     parser = argparse.ArgumentParser(prog="hwsearch agent", description="Serve latency measurements on this device.")
     add_agent_arguments(parser)
     args = parser.parse_args(argv)
@@ -330,6 +330,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hwsearch agent: error: {exc}", file=sys.stderr)
         return 2
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,7 +9,7 @@ A profile predicts one runtime configuration (software, precision, threads): the
 profile's ``runtime`` while it has only published points, the configuration of the
 user's measurements once there are any. Only points in that configuration calibrate the
 device itself; the others still inform the family prior (see
-:mod:`hwsearch.latency.predictor`).
+:mod:`hwsearch.latency._predictor`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 from hwsearch.arch import Arch, mobilenet_v1
 from hwsearch.devices import CalibrationPoint, DeviceProfile, RuntimeSpec
 from hwsearch.errors import ArchError, DeviceError
-from hwsearch.latency.measurement import utc_now
+from hwsearch.measurement import utc_now
 
 POINTS_SUFFIX = ".points.csv"
 POINT_COLUMNS = ("arch", "latency_ms", "runtime", "threads", "precision", "source", "measured_at")

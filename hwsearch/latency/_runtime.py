@@ -21,8 +21,8 @@ import numpy as np
 import onnxruntime as ort
 
 from hwsearch.errors import InvalidModelError, MeasurementError, ProviderUnavailableError
-from hwsearch.latency.measurement import ORT_PROVIDERS, Measurement, MeasureSettings, utc_now
-from hwsearch.latency.onnx_check import check_onnx_bytes
+from hwsearch.latency._onnx_check import check_onnx_bytes
+from hwsearch.measurement import ORT_PROVIDERS, Measurement, MeasureSettings, utc_now
 
 RUNTIME = "onnxruntime"
 INPUT_SEED = 0

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hwsearch.errors import CacheError, HwsearchError
-from hwsearch.latency.measurement import Measurement, utc_now
+from hwsearch.measurement import Measurement, utc_now
 
 CACHE_ENV = "HWSEARCH_LATENCY_CACHE"
 DEFAULT_CACHE = Path("results") / "latency_cache.sqlite"

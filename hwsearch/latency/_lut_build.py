@@ -6,7 +6,7 @@ the batch norm folded into its weights and bias, then ``Relu``; ``GlobalAverageP
 ``Flatten`` for the pool; ``Gemm`` for the classifier. Layers are timed one by one (dw
 and pw separately, as :meth:`Arch.layers` lists them), so a table covers every
 combination of blocks with the fewest entries; the boundary references and anchors in
-:mod:`hwsearch.latency.lut` correct for what a layer alone pays.
+:mod:`hwsearch.latency._lut` correct for what a layer alone pays.
 
 The file is written row by row and flushed, so a build can be stopped at any point and
 run again to resume: entries already in the file are skipped. Jobs run in a fixed
@@ -29,7 +29,7 @@ import numpy as np
 from hwsearch.arch import Arch, mobilenet_v1
 from hwsearch.devices import DeviceProfile
 from hwsearch.errors import SpaceError
-from hwsearch.latency.lut import (
+from hwsearch.latency._lut import (
     COLUMNS,
     LUT_SUFFIX,
     LayerKey,
@@ -38,7 +38,7 @@ from hwsearch.latency.lut import (
     space_layer_keys,
     with_boundaries,
 )
-from hwsearch.latency.measurement import Measurement, MeasureSettings, utc_now
+from hwsearch.measurement import Measurement, MeasureSettings, utc_now
 from hwsearch.space import RandomSuggester, SearchSpace, sample_valid
 
 OPSET = 17
@@ -190,7 +190,7 @@ def build_table(
     or runtime version, is refused rather than mixed. ``jobs`` is :func:`plan_jobs`'s
     answer when the caller already has it.
     """
-    from hwsearch.latency.client import AgentClient
+    from hwsearch.latency._client import AgentClient
 
     path = path or lut_path(profile)
     if path is None:
@@ -258,7 +258,7 @@ def _row(job: Job, m: Measurement) -> list[object]:
 def _measurer(settings: MeasureSettings, agent: object | None) -> tuple[Callable[[bytes], Measurement], dict[str, str]]:
     """How to time a model here or on the agent, and the facts the table header records."""
     if agent is None:
-        from hwsearch.latency import runtime
+        import hwsearch.latency._runtime as runtime
 
         runtime.check_provider(settings.provider)
         facts = {
@@ -269,11 +269,11 @@ def _measurer(settings: MeasureSettings, agent: object | None) -> tuple[Callable
             "threads": str(runtime.resolve_threads(settings.threads)),
         }
         return (lambda data: runtime.measure_onnx(data, settings)), facts
-    from hwsearch.latency import _check_agent
-    from hwsearch.latency.client import AgentClient
+    from hwsearch.latency._client import AgentClient
+    from hwsearch.latency._measure import check_agent
 
     assert isinstance(agent, AgentClient)
-    _check_agent(agent, settings)
+    check_agent(agent, settings)
     info = agent.info()
     threads = settings.threads or int(info.get("cpu_count", 0) or 0)
     facts = {

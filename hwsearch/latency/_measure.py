@@ -1,0 +1,122 @@
+"""Measured latency of an architecture or an ONNX model: here, or on a device agent, with the cache.
+
+:func:`measure_arch` exports, times and caches; :func:`measure_model` times any ONNX bytes as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from hwsearch.errors import AgentError, MeasurementError, ProviderUnavailableError
+from hwsearch.latency._cache import CacheKey, LatencyCache
+from hwsearch.measurement import ORT_PROVIDERS, Measurement, MeasureSettings
+
+if TYPE_CHECKING:
+    from hwsearch.arch import Arch
+    from hwsearch.devices import DeviceProfile
+    from hwsearch.latency._client import AgentClient
+
+def cache_key(arch: Arch, device: DeviceProfile, agent: AgentClient | None = None) -> CacheKey:
+    """The cache key of ``arch`` on ``device`` (reached through ``agent``, if given)."""
+    identity = device.identity(agent.url if agent is not None else None)
+    return CacheKey(arch.to_str(), identity, device.settings.digest())
+
+
+def measure_arch(
+    arch: Arch,
+    device: DeviceProfile,
+    *,
+    cache: LatencyCache | None = None,
+    remeasure: bool = False,
+    agent: AgentClient | None = None,
+) -> Measurement:
+    """The measured latency of ``arch`` on ``device``, from ``cache`` when it has it.
+
+    Otherwise ``arch`` is exported to ONNX and timed here (a ``local`` profile) or by
+    ``agent``, and the result is stored. ``remeasure`` skips the look-up, measures
+    again and replaces the cached figure. A ``remote`` profile needs an agent to
+    measure (not to read the cache); a profile's own ``agent_url`` is used when
+    ``agent`` is None.
+    """
+    if agent is None and device.agent_url is not None:
+        from hwsearch.latency._client import AgentClient
+
+        agent = AgentClient.from_env(device.agent_url)
+    settings = device.settings
+    key = cache_key(arch, device, agent)
+    if cache is not None and not remeasure:
+        found = cache.get(key)
+        if found is not None:
+            return found
+    _check_reachable(device, agent)
+    # Find out whether the measurement can happen before spending time on the export.
+    max_bytes = None
+    if agent is None:
+        from hwsearch.latency._runtime import check_provider
+
+        check_provider(settings.provider)
+    else:
+        max_bytes = check_agent(agent, settings)
+    from hwsearch.export import export_onnx
+
+    model_bytes = export_onnx(arch)
+    if max_bytes is not None and len(model_bytes) > max_bytes:
+        raise AgentError(
+            f"the model of {arch} is {len(model_bytes)} bytes; the agent at {agent.url} accepts at most {max_bytes}",
+            value=len(model_bytes),
+            hint="restart the agent with a larger --max-bytes",
+        )
+    measurement = _time_model(model_bytes, settings, agent)
+    measurement = replace(measurement, device=key.device)
+    if cache is not None:
+        cache.put(key, measurement)
+    return measurement
+
+
+def measure_model(model_bytes: bytes, device: DeviceProfile, *, agent: AgentClient | None = None) -> Measurement:
+    """Time ONNX ``model_bytes`` as they are on ``device``: here (a ``local`` profile) or by ``agent``.
+
+    Not cached: the bytes may be any model. The agent screens and size-checks them itself
+    and refuses what it will not run, with :class:`AgentError`.
+    """
+    _check_reachable(device, agent)
+    if agent is None:
+        from hwsearch.latency._runtime import check_provider
+
+        check_provider(device.settings.provider)
+    return _time_model(model_bytes, device.settings, agent)
+
+
+def _time_model(model_bytes: bytes, settings: MeasureSettings, agent: AgentClient | None) -> Measurement:
+    """Time ``model_bytes`` here or on ``agent``; the callers have checked that it can be done."""
+    if agent is None:
+        from hwsearch.latency._runtime import measure_onnx
+
+        return measure_onnx(model_bytes, settings)
+    return agent.measure(model_bytes, settings)
+
+
+def _check_reachable(device: DeviceProfile, agent: AgentClient | None) -> None:
+    if agent is None and device.kind == "remote":
+        raise MeasurementError(
+            f"device {device.name!r} is a remote board and no agent is given",
+            value=device.name,
+            hint="start 'hwsearch agent' on the board and pass --agent URL (token in $HWSEARCH_AGENT_TOKEN)",
+        )
+
+
+def check_agent(agent: AgentClient, settings: MeasureSettings) -> int | None:
+    """Ask the agent what it offers; raise if it cannot run ``settings.provider``. Returns its size limit."""
+    info = agent.info()
+    offered = info.get("providers", [])
+    wanted = ORT_PROVIDERS[settings.provider]
+    if isinstance(offered, list) and wanted not in offered:
+        raise ProviderUnavailableError(
+            f"the agent at {agent.url} cannot run provider {settings.provider}: its onnxruntime "
+            f"{info.get('runtime_version', '?')} offers {', '.join(map(str, offered)) or 'nothing'}",
+            value=settings.provider,
+            hint="install onnxruntime-gpu on the board, or choose a profile with provider cpu",
+        )
+    limit = info.get("max_bytes")
+    return limit if isinstance(limit, int) and not isinstance(limit, bool) else None
