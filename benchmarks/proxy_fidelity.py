@@ -26,8 +26,8 @@ from pathlib import Path
 from hwsearch.arch import Arch
 from hwsearch.data import load_dataset
 from hwsearch.proxy.budgets import Budget, get_budget
+from hwsearch.proxy.records import ProxyData
 from hwsearch.proxy.reproduce import reproduce_grid, train_many
-from hwsearch.proxy.train import ProxyData
 from hwsearch.space import RandomSuggester, load_space, sample_valid
 from hwsearch.stats import spearman
 
@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--random", type=int, default=8, help="random space samples added to (a)")
     parser.add_argument("--skip-long", action="store_true", help="only (b), (c), (d)")
     parser.add_argument("--csv", type=Path, help="append per-model rows to this CSV")
-    parser.add_argument("--long-cache", type=Path, default=Path("results/proxy_fidelity/long.csv"),
+    parser.add_argument("--long-cache", type=Path, default=Path("results/proxy_fidelity/long_pct.csv"),
                         help="results of long trainings, reused when the long budget matches")  # fmt: skip
     args = parser.parse_args()
 
@@ -51,13 +51,14 @@ def main() -> None:
     data = ProxyData.from_dataset(dataset, budget)
 
     def progress(i: int, n: int, r: object) -> None:
-        print(f"  [{i:2d}/{n}] {r.accuracy * 100:5.2f}%  {r.train_seconds:5.1f}s  {r.arch}", flush=True)
+        print(f"  [{i:2d}/{n}] {r.accuracy_pct:5.2f}%  {r.train_seconds:5.1f}s  {r.arch}", flush=True)
 
     rep = reproduce_grid(data, budget, progress)
     print("\nalpha  res   MMACs  proxy%  imagenet%")
     for row in rep.rows:
         mmacs = row.macs / 1e6
-        print(f"{row.alpha:5.2f} {row.resolution:4d} {mmacs:7.1f} {row.proxy_accuracy:7.2f} {row.imagenet_top1:8.1f}")
+        print(f"{row.alpha:5.2f} {row.resolution:4d} {mmacs:7.1f} {row.proxy_accuracy_pct:7.2f} "
+              f"{row.imagenet_top1_pct:8.1f}")
     fit = rep.fit
     print(
         f"\n(b) R^2 of proxy accuracy vs log10(MACs), 16 grid: {fit.r2:.3f} (slope {fit.slope:.2f} points/decade; "
@@ -82,8 +83,8 @@ def main() -> None:
                         row.alpha,
                         row.resolution,
                         row.macs,
-                        row.proxy_accuracy,
-                        row.imagenet_top1,
+                        row.proxy_accuracy_pct,
+                        row.imagenet_top1_pct,
                         round(row.train_seconds, 2),
                     ]
                 )
@@ -101,7 +102,7 @@ def main() -> None:
     archs = [row.arch for row in rep.rows]
     start = time.perf_counter()
     long_acc = long_accuracies([Arch.from_str(a) for a in archs] + extra, data, long_budget, args.long_cache, progress)
-    short_acc = [row.proxy_accuracy / 100 for row in rep.rows] + [r.accuracy for r in short_extra]
+    short_acc = [row.proxy_accuracy_pct for row in rep.rows] + [r.accuracy_pct for r in short_extra]
     print(
         f"\n(a) Spearman '{budget.name}' vs {long_budget.epochs}-epoch training, {len(archs)} grid + {len(extra)} "
         f"random: {spearman(short_acc, long_acc):.3f}  (long training took {time.perf_counter() - start:.0f} s)"
@@ -115,20 +116,20 @@ def long_accuracies(archs: list[Arch], data: ProxyData, budget: Budget, cache: P
     known: dict[str, float] = {}
     if cache.exists():
         with cache.open(newline="") as handle:
-            known = {row["arch"]: float(row["accuracy"]) for row in csv.DictReader(handle) if row["budget"] == key}
+            known = {row["arch"]: float(row["accuracy_pct"]) for row in csv.DictReader(handle) if row["budget"] == key}
     missing = [a for a in archs if a.to_str() not in known]
     print(f"long training: {len(archs) - len(missing)} of {len(archs)} from {cache}, {len(missing)} to train")
     cache.parent.mkdir(parents=True, exist_ok=True)
     for arch in missing:
         result = train_many([arch], data, budget)[0]
         progress(len(known) + 1, len(archs), result)
-        known[arch.to_str()] = result.accuracy
+        known[arch.to_str()] = result.accuracy_pct
         new = not cache.exists()
         with cache.open("a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=["budget", "arch", "accuracy", "seconds"])
+            writer = csv.DictWriter(handle, fieldnames=["budget", "arch", "accuracy_pct", "seconds"])
             if new:
                 writer.writeheader()
-            writer.writerow({"budget": key, "arch": arch.to_str(), "accuracy": result.accuracy,
+            writer.writerow({"budget": key, "arch": arch.to_str(), "accuracy_pct": result.accuracy_pct,
                              "seconds": round(result.train_seconds, 1)})  # fmt: skip
     return [known[a.to_str()] for a in archs]
 

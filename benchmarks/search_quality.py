@@ -22,33 +22,20 @@ clock. The goal is judged on the re-timed figures.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
-import optuna
-
 from hwsearch.arch import Arch
-from hwsearch.data import load_dataset
 from hwsearch.devices import load_device
-from hwsearch.latency import LatencyCache, measure_arch
+from hwsearch.latency import measure_arch
 from hwsearch.pareto import hypervolume, pareto
-from hwsearch.proxy.budgets import get_budget
-from hwsearch.proxy.train import ProxyData, ProxyResult, train_proxy
-from hwsearch.search.config import SearchConfig
-from hwsearch.search.objective import Objective
-from hwsearch.search.results import trials_frame
-from hwsearch.search.runner import (
-    baselines_callback,
-    create_study,
-    open_storage,
-    optimise,
-    sqlite_url,
-    target_trials,
-)
-from hwsearch.space import load_space
+from hwsearch.search import SearchConfig, Session, trials_frame
+from hwsearch.search.scoring import Scoring
 
 
 def main() -> None:
@@ -61,48 +48,32 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="shuffled re-timing rounds of the near-front candidates")
     parser.add_argument("--near", type=int, default=2, help="non-dominated ranks of each run that are re-timed")
     args = parser.parse_args()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-    space = load_space()
-    device = load_device(args.device)
-    budget = get_budget(args.budget)
-    data = ProxyData.from_dataset(load_dataset(), budget)
     work = Path(tempfile.mkdtemp(prefix="hwsearch-quality-"))
-    cache = LatencyCache(work / "latency.sqlite")
-    trained: dict[str, ProxyResult] = {}
-
-    def latency(arch):
-        return measure_arch(arch, device, cache=cache)
+    os.environ["HWSEARCH_LATENCY_CACHE"] = str(work / "latency.sqlite")
+    device = load_device(args.device)
+    # One scoring for every run, chosen as hwsearch run chooses it; the proxy is deterministic,
+    # so an architecture another run trained already is looked up, not trained again.
+    shared = Scoring.for_config(SearchConfig(device=args.device, budget=args.budget))
+    trained: dict[str, object] = {}
 
     def accuracy(arch, on_epoch):
         key = arch.to_str()
         if key not in trained:
-            trained[key] = train_proxy(arch, data, budget, on_epoch=on_epoch)
+            trained[key] = shared.accuracy(arch, on_epoch)
         return trained[key]
 
+    scoring = replace(shared, accuracy=accuracy)
+    print(f"latency source on {args.device}: {scoring.source}")
     frames = {}
     start = time.perf_counter()
     for seed in range(args.seeds):
         for sampler in ("nsga2", "random"):
-            config = SearchConfig(
-                device=args.device,
-                trials=args.trials,
-                budget=args.budget,
-                sampler=sampler,
-                seed=seed,
-                population=args.population,
-            )
-            run_dir = work / f"{sampler}-{seed}"
-            run_dir.mkdir()
-            study = create_study(config, open_storage(sqlite_url(run_dir)), "q", space)
-            optimise(
-                study,
-                Objective(space, latency, accuracy),
-                target=target_trials(config, space),
-                timeout_min=None,
-                callbacks=[baselines_callback(config, space)],
-            )
-            frames[(sampler, seed)] = trials_frame(study)
+            config = SearchConfig(device=args.device, trials=args.trials, budget=args.budget, sampler=sampler,
+                                  seed=seed, population=args.population)  # fmt: skip
+            session = Session.create(config, work / f"{sampler}-{seed}", scoring=scoring)
+            session.run()
+            frames[(sampler, seed)] = trials_frame(session.study)
             print(f"  {sampler} seed {seed}: done at {time.perf_counter() - start:.0f} s", flush=True)
 
     feasible = {key: frame[frame.feasible] for key, frame in frames.items()}

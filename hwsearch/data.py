@@ -36,12 +36,13 @@ FASHION_MNIST_CLASSES = (
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 DATASETS = ("fashion-mnist", "cifar10", "imagefolder:PATH")
+DEFAULT_DATASET = "fashion-mnist"
 _HOW_TO_GET = (
     "install it with 'apt-get install dataset-fashion-mnist', pass --data-dir DIR, or use --dataset imagefolder:PATH"
 )
 
 
-class DatasetError(HwsearchError):
+class DatasetError(HwsearchError, ValueError):
     """A data set is missing, malformed, or named wrongly."""
 
 
@@ -102,7 +103,7 @@ def search_dirs(name: str, data_dir: str | Path | None = None) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
-def load_dataset(spec: str = "fashion-mnist", *, data_dir: str | Path | None = None) -> Dataset:
+def load_dataset(spec: str = DEFAULT_DATASET, *, data_dir: str | Path | None = None) -> Dataset:
     """Load a data set by spec: ``fashion-mnist``, ``cifar10`` or ``imagefolder:PATH``."""
     if spec == "fashion-mnist":
         return _load_fashion_mnist(data_dir)

@@ -19,10 +19,10 @@ def test_reproduce_quick_on_real_fashion_mnist(capsys, tmp_path):
     table = pd.read_csv(tmp_path / "grid.csv")
     assert len(table) == 16
     assert set(table.alpha) == {1.0, 0.75, 0.5, 0.25} and set(table.resolution) == {224, 192, 160, 128}
-    assert table.proxy_accuracy.between(10, 100).all()
-    assert table.loc[table.alpha == 1.0, "imagenet_top1"].max() == pytest.approx(70.9)
+    assert table.proxy_accuracy_pct.between(10, 100).all()
+    assert table.loc[table.alpha == 1.0, "imagenet_top1_pct"].max() == pytest.approx(70.9)
     # the proxy must rank the widest model above the narrowest at full resolution
-    top = table.set_index(["alpha", "resolution"]).proxy_accuracy
+    top = table.set_index(["alpha", "resolution"]).proxy_accuracy_pct
     assert top[(1.0, 224)] > top[(0.25, 128)]
     with Image.open(tmp_path / "tradeoff.png") as img:
         assert img.format == "PNG" and img.size[0] > 1000

@@ -184,45 +184,6 @@ def test_ctrl_c_saves_and_resume_finishes(tmp_path):
     assert (merged.accuracy_pct_before == merged.accuracy_pct_after).all()
 
 
-def test_an_interrupt_lost_inside_a_trial_still_stops_the_run(capsys):
-    """Python drops a KeyboardInterrupt raised inside a finaliser; the run must stop anyway."""
-    import os
-    import signal
-    import time
-
-    import optuna
-
-    from hwsearch.cli.search_run import _trial_loop
-
-    study = optuna.create_study(directions=["maximize", "minimize"])
-    calls = []
-
-    class Scorer:
-        def __init__(self, on_scored=None):
-            pass
-
-        def __call__(self, trial):
-            calls.append(trial.number)
-            if trial.number == 1:
-                Dropper()  # its finaliser runs at once, and the interrupt lands inside it
-            return 1.0, 1.0
-
-    class Dropper:
-        def __del__(self):
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(1.0)  # the handler runs here, inside the finaliser, and Python drops its exception
-
-    hook = sys.unraisablehook
-    # Python's default handler, or SIG_IGN where a shell started the tests in the background.
-    before = signal.getsignal(signal.SIGINT)
-    with pytest.raises(KeyboardInterrupt):
-        _trial_loop(study, Scorer, target=None, n_trials=10, timeout_min=None, callbacks=[])
-    assert calls == [0, 1]
-    assert signal.getsignal(signal.SIGINT) is before
-    assert sys.unraisablehook is hook
-    assert "Traceback" not in capsys.readouterr().err
-
-
 @pytest.mark.parametrize("name", ["trials.csv", "pareto_latency.png", "report.html"])
 def test_a_full_disk_while_reporting_names_the_file(finished_run, tmp_path, capsys, name):
     _, run = finished_run
@@ -245,3 +206,15 @@ def test_a_full_disk_is_one_clear_line(finished_run, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "no space left on the device" in err and "model.py" in err
     assert "Traceback" not in err
+
+
+def test_macs_budget_takes_counts_with_a_unit_as_its_help_says(capsys):
+    from hwsearch.cli.search_cmds import macs_count
+
+    assert macs_count("300M") == 300e6 and macs_count("1.5g") == 1.5e9 and macs_count("450K") == 450e3
+    assert macs_count("300000000") == macs_count("3e8") == 300e6
+    assert main(["run", "--macs-budget", "300 MACs"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "'300 MACs' is not a MAC count" in err and "300M" in err
+    assert main(["run", "--macs-budget=-5M"]) == 2
+    assert "not a positive number" in capsys.readouterr().err

@@ -8,7 +8,8 @@ import pytest
 from hwsearch.arch import Arch, Stage, Stem
 from hwsearch.data import ImageSet
 from hwsearch.proxy.budgets import Budget, BudgetError, get_budget
-from hwsearch.proxy.train import ProxyData, proxy_arch, train_proxy
+from hwsearch.proxy.records import ProxyData
+from hwsearch.proxy.train import proxy_arch, train_proxy
 from hwsearch.proxy.zero_cost import zero_cost_scores
 
 TINY = Budget("tiny", epochs=3, train_images=256, val_images=64, base_resolution=16, width_scale=1.0,
@@ -40,7 +41,7 @@ def test_training_learns_and_loss_falls():
     result = train_proxy(tiny_arch(), DATA, TINY, threads=1)
     assert result.epochs_run == 3 and len(result.epoch_loss) == 3
     assert result.epoch_loss[-1] < result.epoch_loss[0]
-    assert result.accuracy > 0.9
+    assert result.accuracy_pct > 90
     assert result.proxy_arch.startswith("mbv1_a0.5_r16_in1_cls2_")
 
 
@@ -48,7 +49,7 @@ def test_training_is_deterministic():
     first = train_proxy(tiny_arch(), DATA, TINY, threads=1)
     second = train_proxy(tiny_arch(), DATA, TINY, threads=1)
     assert first.epoch_loss == second.epoch_loss
-    assert first.epoch_accuracy == second.epoch_accuracy
+    assert first.epoch_accuracy_pct == second.epoch_accuracy_pct
     other = train_proxy(tiny_arch(), DATA, TINY.with_overrides(seed=5), threads=1)
     assert other.epoch_loss != first.epoch_loss
 
@@ -62,13 +63,13 @@ def test_epoch_callback_can_stop_early():
 
     result = train_proxy(tiny_arch(), DATA, TINY, on_epoch=stop_after_first, threads=1)
     assert result.stopped_early and result.epochs_run == 1
-    assert seen == [(1, result.epoch_accuracy[0])]
+    assert seen == [(1, result.epoch_accuracy_pct[0])]
 
 
 def test_seeds_are_averaged():
     result = train_proxy(tiny_arch(), DATA, TINY.with_overrides(seeds=2, epochs=1), threads=1)
-    assert result.seeds == (0, 1) and len(result.seed_accuracy) == 2
-    assert result.accuracy == pytest.approx(sum(result.seed_accuracy) / 2)
+    assert result.seeds == (0, 1) and len(result.seed_accuracy_pct) == 2
+    assert result.accuracy_pct == pytest.approx(sum(result.seed_accuracy_pct) / 2)
 
 
 def test_proxy_arch_maps_width_resolution_and_head():
@@ -85,7 +86,7 @@ def test_detail_resolution_reduces_information():
     assert blurred.proxy_arch == train_proxy(tiny_arch(), DATA, TINY.with_overrides(epochs=1), threads=1).proxy_arch
     sharp = train_proxy(tiny_arch(), DATA, TINY, threads=1)
     # 4-pixel-period stripes vanish in a 4x4 image: the task becomes a coin toss
-    assert blurred.accuracy < 0.7 < sharp.accuracy
+    assert blurred.accuracy_pct < 70 < sharp.accuracy_pct
 
 
 def test_zero_cost_scores_are_finite_deterministic_and_order_width():

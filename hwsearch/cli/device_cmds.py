@@ -13,11 +13,10 @@ from rich.table import Table
 
 from hwsearch.cli.output import console
 from hwsearch.devices import DEFAULT_DEVICE
-from hwsearch.latency import TOKEN_ENV
+from hwsearch.latency import DEFAULT_ANCHORS, TOKEN_ENV
 from hwsearch.measurement import SOURCES
+from hwsearch.paths import RESULTS_DIR
 from hwsearch.space import DEFAULT_SPACE
-
-RESULTS = Path("results")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     _device_arguments(profile)
     profile.add_argument("--space", default=DEFAULT_SPACE, help=f"search space name or YAML (default {DEFAULT_SPACE})")
     profile.add_argument("--min-time-s", type=float, help="timing floor per entry (default: the profile's)")
-    profile.add_argument("--anchors", type=int, default=12, help="whole networks to fit the overhead on (default 12)")
+    profile.add_argument("--anchors", type=int, default=DEFAULT_ANCHORS,
+                         help=f"whole networks to fit the overhead on (default {DEFAULT_ANCHORS})")  # fmt: skip
     profile.add_argument("--limit", type=int, help="measure at most this many new entries, then stop")
     profile.add_argument("--out", type=Path, help="table file (default device_profiles/DEVICE.lut.csv)")
     profile.add_argument("--restart", action="store_true", help="delete the table and start again")
@@ -314,7 +314,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             bar.update(task, completed=done, last=last)
 
         result = validate(device, archs, source=source, agent=agent, cache=LatencyCache(args.cache), progress=progress)
-    folder = args.out or RESULTS / f"validate-{device.name}"
+    folder = args.out or RESULTS_DIR / f"validate-{device.name}"
     csv_path = write_rows(result, folder / "validation.csv")
     title = result.title(space.name)
     png = plot_validation(

@@ -9,6 +9,8 @@ from rich.console import Console
 
 from hwsearch.errors import names_file
 
+# The exit code of a command stopped by Ctrl-C (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
 # Wide enough for the per-layer tables when output goes to a file or a pipe.
 _PIPE_WIDTH = 160
 

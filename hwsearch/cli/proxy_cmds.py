@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 
 from hwsearch.cli.output import console
-
-RESULTS = Path("results")
+from hwsearch.data import DATASETS, DEFAULT_DATASET
+from hwsearch.paths import RESULTS_DIR
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """``--dataset`` and ``--data-dir``."""
-    parser.add_argument("--dataset", default="fashion-mnist", help="fashion-mnist, cifar10 or imagefolder:PATH")
+    parser.add_argument("--dataset", default=DEFAULT_DATASET, help=f"{', '.join(DATASETS)} (default {DEFAULT_DATASET})")
     parser.add_argument("--data-dir", type=Path, help="folder holding the data set's files")
 
 
@@ -31,12 +31,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from hwsearch.data import load_dataset
     from hwsearch.paper import GRID_SOURCE
     from hwsearch.proxy.budgets import get_budget
+    from hwsearch.proxy.records import ProxyData, ProxyResult
     from hwsearch.proxy.reproduce import reproduce_grid
-    from hwsearch.proxy.train import ProxyData, ProxyResult
     from hwsearch.report.plots import TradeoffPanel, plot_tradeoff
 
     budget = get_budget(args.budget)
-    out_dir = args.out or RESULTS / f"reproduce-{budget.name}"
+    out_dir = args.out or RESULTS_DIR / f"reproduce-{budget.name}"
     out_dir.mkdir(parents=True, exist_ok=True)
     dataset = load_dataset(args.dataset, data_dir=args.data_dir)
     data = ProxyData.from_dataset(dataset, budget)
@@ -44,7 +44,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     out.print(f"training the paper's 16 models on {dataset.name} ({dataset.source}), budget '{budget.name}'")
 
     def progress(i: int, n: int, result: ProxyResult) -> None:
-        out.print(f"[{i:2d}/{n}] {100 * result.accuracy:6.2f}%  {result.train_seconds:5.1f}s  {result.arch}")
+        out.print(f"[{i:2d}/{n}] {result.accuracy_pct:6.2f}%  {result.train_seconds:5.1f}s  {result.arch}")
 
     rep = reproduce_grid(data, budget, progress)
     table = pd.DataFrame(rep.records())
@@ -55,8 +55,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     png = plot_tradeoff(
         [
             TradeoffPanel(f"proxy: {dataset.name}, budget '{budget.name}'", macs,
-                          [r.proxy_accuracy for r in rep.rows], rep.fit, "proxy validation accuracy (%)", labels),
-            TradeoffPanel("paper: ImageNet top-1 (TF-slim release)", macs, [r.imagenet_top1 for r in rep.rows],
+                          [r.proxy_accuracy_pct for r in rep.rows], rep.fit, "proxy validation accuracy (%)", labels),
+            TradeoffPanel("paper: ImageNet top-1 (TF-slim release)", macs, [r.imagenet_top1_pct for r in rep.rows],
                           rep.paper_fit, "ImageNet top-1 (%)", labels),
         ],
         out_dir / "tradeoff.png",

@@ -1,26 +1,37 @@
-"""Commands of the search itself: ``run``, ``report`` and ``export``."""
+"""Commands of the search itself: ``run``, ``worker``, ``report`` and ``export``.
+
+They parse options, show progress and print; every step of a run is
+:class:`hwsearch.search.Session`'s. Option defaults are read from
+:mod:`hwsearch.search.config`, which loads no optuna.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import os
+import re
 import time
+from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hwsearch.cli.output import console, write_text
+from hwsearch.cli.output import EXIT_INTERRUPTED, console, write_text
 from hwsearch.cli.proxy_cmds import add_data_arguments
-from hwsearch.errors import HwsearchError
+from hwsearch.paths import RESULTS_DIR
+from hwsearch.search.config import HEARTBEAT_S, SAMPLERS, STUDY_NAME, RunError, SearchConfig, Worker
 
-RESULTS = Path("results")
-STUDY_NAME = "hwsearch"
+if TYPE_CHECKING:
+    from hwsearch.search import Session
+
 THREADS_ENV = "HWSEARCH_THREADS"
-DEFAULT_TRIALS = 150
+_MACS_UNITS = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9}
 
 
-class RunError(HwsearchError):
-    """A run folder, trial choice or option that cannot be used."""
+def _default(name: str) -> Any:
+    """``SearchConfig``'s default for field ``name``: the one place run defaults are defined."""
+    return next(f.default for f in fields(SearchConfig) if f.name == name)
 
 
 def _positive_int(text: str) -> int:
@@ -43,26 +54,40 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def macs_count(text: str) -> float:
+    """A MAC count as the user writes it: ``300M``, ``1.2G``, ``450K`` or a plain ``3e8``."""
+    match = re.fullmatch(r"\s*([0-9.eE+-]+)\s*([kKmMgG]?)\s*", text)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a MAC count (e.g. 300M, 1.2G or 300000000)")
+    return _positive_float(match.group(1)) * _MACS_UNITS[match.group(2).upper()]
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's sub-commands."""
     run = sub.add_parser("run", help="search the space for the accuracy-latency front on a device")
-    run.add_argument("--device", default="jetson-nano", help="device profile name or YAML path")
-    run.add_argument("--space", default="mobilenet_v1", help="search space name or YAML path")
+    run.add_argument("--device", default=_default("device"), help="device profile name or YAML path "
+                     f"(default {_default('device')})")  # fmt: skip
+    run.add_argument("--space", default=_default("space"), help="search space name or YAML path "
+                     f"(default {_default('space')})")  # fmt: skip
     run.add_argument("--trials", type=_positive_int,
-                     help=f"searched trials besides the baselines (default {DEFAULT_TRIALS}; "
+                     help=f"searched trials besides the baselines (default {_default('trials')}; "
                           "with --resume, the run's own)")  # fmt: skip
     run.add_argument("--timeout", type=_positive_float, metavar="MIN", help="stop starting trials after MIN minutes")
-    run.add_argument("--budget", default="quick", help="proxy fidelity: quick, standard or full")
+    run.add_argument("--budget", default=_default("budget"),
+                     help=f"proxy fidelity: quick, standard or full (default {_default('budget')})")  # fmt: skip
     run.add_argument("--latency-budget-ms", type=_positive_float, help="reject candidates slower than this")
-    run.add_argument("--macs-budget", type=_positive_float, metavar="M", help="reject candidates above M MACs")
-    run.add_argument("--sampler", default="nsga2", help="nsga2, tpe, random or grid")
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--macs-budget", type=macs_count, metavar="MACS",
+                     help="reject candidates above this many multiply-accumulates: a count, or with K, M or G "
+                          "(300M = 300 million)")  # fmt: skip
+    run.add_argument("--sampler", default=_default("sampler"),
+                     help=f"{', '.join(SAMPLERS)} (default {_default('sampler')})")  # fmt: skip
+    run.add_argument("--seed", type=int, default=_default("seed"))
     run.add_argument("--population", type=_positive_int,
                      help="NSGA-II population size (default: a tenth of --trials, between 8 and 32)")  # fmt: skip
     run.add_argument("--agent", metavar="URL", help="measure on the board whose agent listens at URL")
     run.add_argument("--storage", metavar="URL", help="Optuna storage URL (default: sqlite in the run folder)")
     run.add_argument("--study", default=STUDY_NAME, help="study name inside the storage")
-    run.add_argument("--out", type=Path, help="run folder (default results/<device>-<time>)")
+    run.add_argument("--out", type=Path, help=f"run folder (default {RESULTS_DIR}/<device>-<time>)")
     run.add_argument("--resume", action="store_true", help="continue the study in --out (or --storage)")
     run.add_argument("--no-baselines", action="store_true", help="skip the paper's 16 MobileNets")
     add_data_arguments(run)
@@ -100,16 +125,12 @@ def _add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=_positive_int,
                         help=f"CPU threads for proxy training (default: ${THREADS_ENV}, else every core); "
                              "give each of N workers on one machine cores/N")  # fmt: skip
-    parser.add_argument("--heartbeat", type=_positive_float, metavar="S", default=10.0,
-                        help="seconds between trial heartbeats; a trial silent for 6 beats is failed and retried "
-                             "(use one value for every worker of a study)")  # fmt: skip
+    parser.add_argument("--heartbeat", type=_positive_float, metavar="S", default=HEARTBEAT_S,
+                        help=f"seconds between trial heartbeats (default {HEARTBEAT_S:g}); a trial silent for 6 beats "
+                             "is failed and retried (use one value for every worker of a study)")  # fmt: skip
 
 
-def _worker(args: argparse.Namespace) -> Any:
-    import os
-
-    from hwsearch.cli.search_run import Worker
-
+def _worker(args: argparse.Namespace) -> Worker:
     threads = args.threads
     if threads is None and os.environ.get(THREADS_ENV):
         text = os.environ[THREADS_ENV]
@@ -119,88 +140,88 @@ def _worker(args: argparse.Namespace) -> Any:
     return Worker(threads=threads, heartbeat_s=args.heartbeat)
 
 
-def _storage_url(run_dir: Path, storage: str | None, *, must_exist: bool) -> str:
-    from hwsearch.search.runner import check_study_file, sqlite_url
-
-    if storage is not None:
-        return storage
-    if must_exist:
-        check_study_file(run_dir / "study.db")
-    return sqlite_url(run_dir)
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    from hwsearch.search.config import SearchConfig
+    from hwsearch.search import Session
 
     if args.resume and args.out is None and args.storage is None:
         raise RunError("--resume needs the run folder", value="--resume", hint="pass --out DIR of the run to continue")
-    out_dir = args.out or RESULTS / f"{Path(args.device).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    config = SearchConfig(
-        device=args.device, space=args.space, trials=args.trials or DEFAULT_TRIALS, budget=args.budget,
-        sampler=args.sampler, seed=args.seed, latency_budget_ms=args.latency_budget_ms, macs_budget=args.macs_budget,
-        timeout_min=args.timeout, baselines=not args.no_baselines, dataset=args.dataset,
-        data_dir=None if args.data_dir is None else str(args.data_dir), agent=args.agent, population=args.population,
-    )  # fmt: skip
-    from hwsearch.cli.search_run import execute
-
-    return execute(
-        config,
-        out_dir,
-        storage=args.storage,
-        study_name=args.study,
-        resume=args.resume,
-        keep_trials=args.trials is None,
-        worker=_worker(args),
-    )
-
-
-def cmd_worker(args: argparse.Namespace) -> int:
-    from hwsearch.cli.search_run import join
-
-    return join(args.storage, args.study, trials=args.trials, out_dir=args.out, worker=_worker(args))
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    from hwsearch.cli.search_run import write_outputs
-    from hwsearch.search.runner import load_study, open_storage
-    from hwsearch.space import load_space
-
-    storage = open_storage(_storage_url(args.run, args.storage, must_exist=True))
-    study, config, _ = load_study(storage, args.study, load_space)
-    paths = write_outputs(study, config, args.run)
-    console().print(f"wrote {', '.join(str(p) for p in paths)}")
+    out_dir = args.out or RESULTS_DIR / f"{Path(args.device).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    worker = _worker(args)
+    if args.resume:
+        session = Session.resume(out_dir, storage=args.storage, study_name=args.study, trials=args.trials,
+                                 timeout_min=args.timeout, worker=worker)  # fmt: skip
+        if session.requeued:
+            console().print(f"{session.requeued} trial(s) interrupted by the last stop will run again")
+    else:
+        config = SearchConfig(
+            device=args.device, space=args.space, trials=args.trials or _default("trials"), budget=args.budget,
+            sampler=args.sampler, seed=args.seed, latency_budget_ms=args.latency_budget_ms,
+            macs_budget=args.macs_budget, timeout_min=args.timeout, baselines=not args.no_baselines,
+            dataset=args.dataset, data_dir=None if args.data_dir is None else str(args.data_dir), agent=args.agent,
+            population=args.population,
+        )  # fmt: skip
+        session = Session.create(config, out_dir, storage=args.storage, study_name=args.study, worker=worker)
+    config, target = session.config, session.target
+    baselines = f" + {target - config.trials} paper baselines" if target > config.trials else ""
+    console().print(f"run {out_dir}: {config.trials} trials{baselines} on {config.device}, budget '{config.budget}', "
+                    f"sampler {config.sampler}; {session.completed()} of {target} already finished")  # fmt: skip
+    try:
+        _run_with_display(session, total=target, n_trials=None)
+    except KeyboardInterrupt:
+        paths = session.write_outputs(out_dir)
+        console().print(f"stopped after {session.completed()} finished trials; outputs in {paths[0].parent}. "
+                        f"Continue with: hwsearch run --resume --out {out_dir}", soft_wrap=True)  # fmt: skip
+        return EXIT_INTERRUPTED
+    paths = session.write_outputs(out_dir)
+    console().print(f"{session.completed()} trials finished; wrote {', '.join(p.name for p in paths)} in {out_dir}")
     return 0
 
 
-def _choose_trial(frame: Any, args: argparse.Namespace) -> Any:
-    feasible = frame[frame.feasible]
-    if args.trial is not None:
-        rows = frame[frame.number == args.trial]
-        if rows.empty:
-            known = f"trials {frame.number.min()}-{frame.number.max()}" if len(frame) else "none finished"
-            raise RunError(f"no finished trial {args.trial}", value=args.trial, hint=known)
-        return rows.iloc[0]
-    if feasible.empty:
-        raise RunError("the run has no feasible trial yet", value=str(args.run))
-    if args.max_latency_ms is not None:
-        fast = feasible[feasible.latency_ms <= args.max_latency_ms]
-        if fast.empty:
-            raise RunError(f"no feasible trial within {args.max_latency_ms} ms", value=args.max_latency_ms,
-                           hint=f"the fastest takes {feasible.latency_ms.min():.3f} ms")  # fmt: skip
-        feasible = fast
-    return feasible.sort_values(["accuracy_pct", "latency_ms"], ascending=[False, True]).iloc[0]
+def cmd_worker(args: argparse.Namespace) -> int:
+    from hwsearch.search import Session
+
+    session = Session.join(args.storage, study_name=args.study, worker=_worker(args))
+    config, target = session.config, session.target
+    amount = f"{args.trials} trials" if args.trials is not None else f"trials until {target} are finished"
+    console().print(f"worker on study {args.study!r}: {amount}; {config.device} latency ({session.latency_source}), "
+                    f"budget '{config.budget}'; {session.completed()} of {target} already finished")  # fmt: skip
+    try:
+        _run_with_display(session, total=args.trials or target, n_trials=args.trials)
+    except KeyboardInterrupt:
+        console().print(f"worker stopped; the study holds {session.completed()} finished trials")
+        return EXIT_INTERRUPTED
+    if args.out is not None:
+        paths = session.write_outputs(args.out)
+        console().print(f"wrote {', '.join(p.name for p in paths)} in {args.out}")
+    console().print(f"worker done; the study holds {session.completed()} finished trials")
+    return 0
+
+
+def _run_with_display(session: Session, *, total: int, n_trials: int | None) -> None:
+    from hwsearch.cli.search_progress import run_display
+
+    towards_target = n_trials is None  # other workers' trials move the bar too
+    with run_display(total, done=session.completed() if towards_target else 0, study_total=towards_target) as shown:
+        session.run(n_trials=n_trials, on_scored=shown.on_scored, on_trial=shown.on_trial)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from hwsearch.search import Session
+
+    session = Session.open(args.run, storage=args.storage, study_name=args.study)
+    paths = session.write_outputs(args.run)
+    console().print(f"wrote {', '.join(str(p) for p in paths)}")
+    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from hwsearch.arch import Arch
     from hwsearch.export import torch_source, write_onnx
-    from hwsearch.search.results import trials_frame
-    from hwsearch.search.runner import load_study, open_storage
-    from hwsearch.space import load_space
+    from hwsearch.search import Session, choose_trial, trials_frame
 
-    storage = open_storage(_storage_url(args.run, args.storage, must_exist=True))
-    study, config, _ = load_study(storage, args.study, load_space)
-    row = _choose_trial(trials_frame(study), args)
+    session = Session.open(args.run, storage=args.storage, study_name=args.study)
+    config = session.config
+    row = choose_trial(trials_frame(session.study), number=args.trial, max_latency_ms=args.max_latency_ms)
     arch = Arch.from_str(row.arch)
     out_dir = args.out or args.run / f"export-{int(row.number)}"
     out_dir.mkdir(parents=True, exist_ok=True)

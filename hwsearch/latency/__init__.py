@@ -14,8 +14,9 @@ sub-modules import one another directly, never this package.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from hwsearch._lazy import attach
 
 # private sub-module -> the public names it provides
 _PROVIDERS: dict[str, tuple[str, ...]] = {
@@ -37,22 +38,7 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
     "_validation": ("ValidationResult", "ValidationRow", "check_estimable", "sample_archs", "validate", "write_rows"),
     "_loo": ("LooRow", "cross_config", "device_loo", "loo_summary", "point_label", "zero_shot"),
 }
-_MODULE_OF = {name: module for module, names in _PROVIDERS.items() for name in names}
-__all__ = sorted(_MODULE_OF)  # noqa: PLE0605 (built from the table above, the one list of the API)
-
-
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
-
+__getattr__, __dir__, __all__ = attach(__name__, _PROVIDERS)
 
 if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from hwsearch.latency._agent import DEFAULT_HOST, TOKEN_ENV, AgentServer, add_agent_arguments, agent_main, serve

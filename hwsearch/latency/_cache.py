@@ -21,9 +21,10 @@ from pathlib import Path
 
 from hwsearch.errors import CacheError, HwsearchError
 from hwsearch.measurement import Measurement, utc_now
+from hwsearch.paths import RESULTS_DIR
 
 CACHE_ENV = "HWSEARCH_LATENCY_CACHE"
-DEFAULT_CACHE = Path("results") / "latency_cache.sqlite"
+DEFAULT_CACHE = RESULTS_DIR / "latency_cache.sqlite"
 _SCHEMA_VERSION = 1
 _BUSY_TIMEOUT_S = 30.0
 

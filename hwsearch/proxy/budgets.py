@@ -13,7 +13,7 @@ from typing import Any
 from hwsearch.errors import HwsearchError
 
 
-class BudgetError(HwsearchError):
+class BudgetError(HwsearchError, ValueError):
     """An unknown budget name or a bad budget value."""
 
 

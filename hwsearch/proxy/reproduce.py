@@ -10,7 +10,8 @@ from hwsearch.arch import Arch
 from hwsearch.cost import count_cost
 from hwsearch.paper import paper_grid
 from hwsearch.proxy.budgets import Budget
-from hwsearch.proxy.train import ProxyData, ProxyResult, train_proxy
+from hwsearch.proxy.records import ProxyData, ProxyResult
+from hwsearch.proxy.train import train_proxy
 from hwsearch.stats import LinearFit, log_macs_fit, spearman
 
 Progress = Callable[[int, int, ProxyResult], None]
@@ -25,8 +26,8 @@ class GridRow:
     arch: str
     macs: int
     params: int
-    proxy_accuracy: float
-    imagenet_top1: float
+    proxy_accuracy_pct: float
+    imagenet_top1_pct: float
     train_seconds: float
 
 
@@ -42,17 +43,17 @@ class Reproduction:
     @property
     def fit(self) -> LinearFit:
         """Proxy accuracy (%) against log10(MACs)."""
-        return log_macs_fit([r.macs for r in self.rows], [r.proxy_accuracy for r in self.rows])
+        return log_macs_fit([r.macs for r in self.rows], [r.proxy_accuracy_pct for r in self.rows])
 
     @property
     def paper_fit(self) -> LinearFit:
         """ImageNet top-1 (%) against log10(MACs), the paper's own line."""
-        return log_macs_fit([r.macs for r in self.rows], [r.imagenet_top1 for r in self.rows])
+        return log_macs_fit([r.macs for r in self.rows], [r.imagenet_top1_pct for r in self.rows])
 
     @property
     def spearman_imagenet(self) -> float:
         """Rank correlation between proxy accuracy and ImageNet top-1."""
-        return spearman([r.proxy_accuracy for r in self.rows], [r.imagenet_top1 for r in self.rows])
+        return spearman([r.proxy_accuracy_pct for r in self.rows], [r.imagenet_top1_pct for r in self.rows])
 
     def records(self) -> list[dict[str, object]]:
         """Rows as plain dicts, for a table."""
@@ -81,5 +82,5 @@ def reproduce_grid(data: ProxyData, budget: Budget, progress: Progress | None = 
     for model, result in zip(grid, results, strict=True):
         cost = count_cost(model.arch)
         rows.append(GridRow(model.alpha, model.resolution, model.arch.to_str(), cost.macs, cost.params,
-                            100.0 * result.accuracy, model.top1, result.train_seconds))  # fmt: skip
+                            result.accuracy_pct, model.top1, result.train_seconds))  # fmt: skip
     return Reproduction(tuple(rows), budget.name, data.name, time.perf_counter() - start)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
@@ -21,57 +21,12 @@ import torch
 import torch.nn.functional as F
 
 from hwsearch.arch import Arch
-from hwsearch.data import Dataset, ImageSet, split_validation
+from hwsearch.data import ImageSet
 from hwsearch.model import build_model
 from hwsearch.proxy.budgets import Budget
+from hwsearch.proxy.records import EpochCallback, ProxyData, ProxyResult
 
-# Called after each evaluated epoch with (epoch, validation accuracy); returning True stops training.
-EpochCallback = Callable[[int, float], bool]
 REFERENCE_RESOLUTION = 224
-
-
-@dataclass(frozen=True)
-class ProxyResult:
-    """Outcome of one proxy training."""
-
-    arch: str
-    proxy_arch: str
-    accuracy: float
-    epoch_accuracy: tuple[float, ...]
-    epoch_loss: tuple[float, ...]
-    seeds: tuple[int, ...]
-    seed_accuracy: tuple[float, ...]
-    epochs_run: int
-    train_seconds: float
-    stopped_early: bool
-    budget: str
-    dataset: str
-
-
-@dataclass(frozen=True, eq=False)
-class ProxyData:
-    """The fixed training subset and validation split a budget uses, ready for every candidate."""
-
-    train: ImageSet
-    val: ImageSet
-    name: str
-
-    @classmethod
-    def from_dataset(cls, dataset: Dataset, budget: Budget) -> ProxyData:
-        """Hold out ``budget.val_images`` and take a seeded ``budget.train_images`` of the rest.
-
-        A small data set (a user's image folder) keeps at least four fifths of its images for training.
-        """
-        val_count = max(1, min(budget.val_images, len(dataset.train) // 5))
-        rest, val = split_validation(dataset.train, val_count, seed=budget.data_seed)
-        count = min(budget.train_images, len(rest))
-        pick = np.sort(np.random.default_rng(budget.data_seed + 1).permutation(len(rest))[:count])
-        return cls(rest.subset(pick), val, dataset.name)
-
-    @property
-    def classes(self) -> int:
-        """Number of classes."""
-        return len(self.train.classes)
 
 
 def rho_of(arch: Arch, reference: int = REFERENCE_RESOLUTION) -> float:
@@ -143,15 +98,15 @@ def _augment(x: torch.Tensor, gen: torch.Generator, pad: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 500) -> float:
+def _accuracy_pct(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 500) -> float:
     model.eval()
     correct = sum(int((model(x[i : i + batch]).argmax(1) == y[i : i + batch]).sum()) for i in range(0, len(x), batch))
-    return correct / len(x)
+    return 100.0 * correct / len(x)
 
 
 @dataclass
 class _Run:
-    accuracy: list[float]
+    accuracy_pct: list[float]
     loss: list[float]
     stopped: bool = False
 
@@ -181,11 +136,11 @@ def _train_one(net: Arch, data: tuple[torch.Tensor, ...], budget: Budget, seed: 
             sched.step()
             loss_sum += loss.detach()
         run.loss.append(float(loss_sum) / steps_per_epoch)
-        run.accuracy.append(_accuracy(model, x_val, y_val))
+        run.accuracy_pct.append(_accuracy_pct(model, x_val, y_val))
         if not math.isfinite(run.loss[-1]):  # diverged: more epochs cannot help
             run.stopped = True
             break
-        if on_epoch is not None and epoch < budget.epochs and on_epoch(epoch, run.accuracy[-1]):
+        if on_epoch is not None and epoch < budget.epochs and on_epoch(epoch, run.accuracy_pct[-1]):
             run.stopped = True
             break
     return run
@@ -215,16 +170,16 @@ def train_proxy(arch: Arch, data: ProxyData, budget: Budget, *, on_epoch: EpochC
             runs.append(_train_one(net, tensors, budget, seed, on_epoch=callback, device=dev))
             if runs[-1].stopped:
                 break
-    finals = tuple(run.accuracy[-1] for run in runs)
+    finals = tuple(run.accuracy_pct[-1] for run in runs)
     return ProxyResult(
         arch=arch.to_str(),
         proxy_arch=net.to_str(),
-        accuracy=float(np.mean(finals)),
-        epoch_accuracy=tuple(runs[0].accuracy),
+        accuracy_pct=float(np.mean(finals)),
+        epoch_accuracy_pct=tuple(runs[0].accuracy_pct),
         epoch_loss=tuple(runs[0].loss),
         seeds=seeds[: len(runs)],
-        seed_accuracy=finals,
-        epochs_run=len(runs[0].accuracy),
+        seed_accuracy_pct=finals,
+        epochs_run=len(runs[0].accuracy_pct),
         train_seconds=time.perf_counter() - start,
         stopped_early=runs[-1].stopped,
         budget=budget.name,

@@ -23,7 +23,8 @@ from torch import nn
 from hwsearch.arch import Arch
 from hwsearch.model import build_model
 from hwsearch.proxy.budgets import Budget
-from hwsearch.proxy.train import ProxyData, detail_size, pixel_stats, prepare_images, proxy_arch
+from hwsearch.proxy.records import ProxyData
+from hwsearch.proxy.train import detail_size, pixel_stats, prepare_images, proxy_arch
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,15 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from hwsearch.data import DEFAULT_DATASET
 from hwsearch.errors import HwsearchError
 
 SAMPLERS = ("nsga2", "tpe", "random", "grid")
 CONFIG_ATTR = "hwsearch_config"
+# The study a run folder or a shared storage holds unless --study names another.
+STUDY_NAME = "hwsearch"
+# Seconds between a running trial's heartbeats; every worker of a study should use the same.
+HEARTBEAT_S = 10.0
 _POSITIVE_OPTIONS = {
     "latency_budget_ms": "--latency-budget-ms",
     "macs_budget": "--macs-budget",
@@ -22,8 +27,12 @@ _POSITIVE_OPTIONS = {
 }
 
 
-class SearchConfigError(HwsearchError):
+class SearchConfigError(HwsearchError, ValueError):
     """A search option outside its allowed range."""
+
+
+class RunError(HwsearchError, ValueError):
+    """A run folder, trial choice or option that cannot be used."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +52,7 @@ class SearchConfig:
     macs_budget: float | None = None
     timeout_min: float | None = None
     baselines: bool = True
-    dataset: str = "fashion-mnist"
+    dataset: str = DEFAULT_DATASET
     data_dir: str | None = None
     agent: str | None = None
     population: int | None = None
@@ -77,6 +86,14 @@ class SearchConfig:
             raise SearchConfigError(f"the study records unknown setting {unknown[0]!r}", value=unknown[0],
                                     hint="it was made by a newer hwsearch")  # fmt: skip
         return cls(**data)
+
+
+@dataclass(frozen=True)
+class Worker:
+    """How this process takes part in a study: its CPU share for training and its heartbeat interval."""
+
+    threads: int | None = None
+    heartbeat_s: float = HEARTBEAT_S
 
 
 def default_population(trials: int) -> int:

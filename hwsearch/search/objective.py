@@ -17,7 +17,7 @@ import optuna
 from hwsearch.arch import Arch
 from hwsearch.cost import count_cost
 from hwsearch.measurement import Measurement
-from hwsearch.proxy.train import EpochCallback, ProxyResult
+from hwsearch.proxy.records import EpochCallback, ProxyResult
 from hwsearch.space import SearchSpace
 
 LatencyFn = Callable[[Arch], Measurement]
@@ -83,16 +83,16 @@ class Objective:
             earlier = _trained_before(trial, attrs["arch"])
             if earlier is not None:
                 # Same study, so same data and budget: the deterministic proxy would repeat itself.
-                for key in ("accuracy_pct", "epoch_accuracy", "proxy_arch"):
+                for key in ("accuracy_pct", "epoch_accuracy_pct", "proxy_arch"):
                     trial.set_user_attr(key, earlier.user_attrs[key])
                 trial.set_user_attr("train_seconds", 0.0)
                 trial.set_user_attr("accuracy_from_trial", earlier.number)
                 accuracy_pct = float(earlier.user_attrs["accuracy_pct"])
             else:
                 result = self.accuracy_fn(arch, None)
-                accuracy_pct, train_seconds = 100.0 * result.accuracy, result.train_seconds
+                accuracy_pct, train_seconds = result.accuracy_pct, result.train_seconds
                 trial.set_user_attr("accuracy_pct", accuracy_pct)
-                trial.set_user_attr("epoch_accuracy", list(result.epoch_accuracy))
+                trial.set_user_attr("epoch_accuracy_pct", list(result.epoch_accuracy_pct))
                 trial.set_user_attr("train_seconds", train_seconds)
                 trial.set_user_attr("proxy_arch", result.proxy_arch)
         if self.on_scored is not None:

@@ -17,19 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from hwsearch.errors import HwsearchError
 from hwsearch.paper import paper_grid
-from hwsearch.search.config import CONFIG_ATTR, SearchConfig
+from hwsearch.search.config import CONFIG_ATTR, HEARTBEAT_S, SearchConfig
 from hwsearch.search.objective import Objective
 from hwsearch.search.sampler import ValidSampler, base_sampler, space_distributions, static_acceptor
 from hwsearch.space import SearchSpace, parse_space
 
 DIRECTIONS = ("maximize", "minimize")
-HEARTBEAT_S = 10
 # A trial whose heartbeat is this many intervals old belonged to a dead worker.
 GRACE_INTERVALS = 6
 MAX_RETRY = 2
@@ -91,7 +90,7 @@ def open_storage(url: str, *, heartbeat_s: float = HEARTBEAT_S) -> RDBStorage:
     except Exception as exc:  # SQLAlchemy raises many types for a bad URL or an unreachable server
         where = _safe_url(url)
         raise StudyError(f"cannot open study storage {where}: {_first_line(exc)}", value=where,
-                         hint="a URL such as sqlite:///PATH or postgresql://USER@HOST/DB") from None  # fmt: skip
+                         hint="a URL such as sqlite:///PATH or postgresql://USER@HOST/DB") from exc  # fmt: skip
 
 
 def _retry_callback() -> RetryHeartbeatStaleTrialCallback:
@@ -190,8 +189,9 @@ def load_study(
     where = _safe_url(storage.url)
     try:
         summaries = {s.study_name: s for s in optuna.get_all_study_summaries(storage)}
-    except Exception as exc:
-        raise StudyError(f"{where} is not an hwsearch study database: {_first_line(exc)}", value=where) from None
+    except Exception as exc:  # a lost connection, a schema from another Optuna version, a damaged file...
+        raise StudyError(f"cannot read the studies in {where}: {_first_line(exc)}", value=where,
+                         hint="check the storage URL and that its server is up; --debug shows the cause") from exc
     if name not in summaries:
         known = ", ".join(sorted(summaries)) or "none"
         raise StudyError(f"no study {name!r} in {where}", value=name, hint=f"studies there: {known}")
@@ -206,18 +206,19 @@ def load_study(
     return study, config, space
 
 
-def fail_interrupted(study: optuna.Study) -> int:
+def fail_interrupted(study: optuna.Study, storage: BaseStorage) -> int:
     """Fail and re-enqueue trials left RUNNING by a process that died; returns how many.
 
-    Only safe when no other worker shares the study (the local SQLite case); shared
-    studies rely on heartbeats instead.
+    ``storage`` is the study's own. Only safe when no other worker shares the study (the
+    local SQLite case); shared studies rely on heartbeats instead.
     """
-    storage = study._storage
     stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     retry = _retry_callback()
+    study_id = storage.get_study_id_from_name(study.study_name)
     for trial in stale:
-        storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
-        retry(study, storage.get_trial(trial._trial_id))
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+        retry(study, storage.get_trial(trial_id))
     return len(stale)
 
 

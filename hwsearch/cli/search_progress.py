@@ -1,0 +1,52 @@
+"""The live display of a run: a progress bar and one line per scored candidate."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from hwsearch.cli.output import console
+
+if TYPE_CHECKING:
+    from hwsearch.search import Scored, TrialDone
+
+
+@dataclass
+class RunDisplay:
+    """Callbacks for :meth:`hwsearch.search.Session.run` that draw on one rich progress bar.
+
+    With ``study_total`` the bar counts the study's finished trials (every worker's) towards
+    it; without, this process's trials towards ``total``.
+    """
+
+    progress: Progress
+    task: int
+    study_total: bool
+
+    def on_scored(self, s: Scored) -> None:
+        """One line per candidate: accuracy (or rejection), latency with its source, MACs, training time."""
+        tag = f" [{s.baseline}]" if s.baseline else ""
+        score = f"{s.accuracy_pct:6.2f}%" if s.feasible else "rejected"
+        self.progress.console.print(f"#{s.number:<4d}{score}  {s.latency.median_ms:8.3f} ms ({s.latency.source})  "
+                                    f"{s.macs / 1e6:7.1f}M MACs  {s.train_seconds:5.1f}s  {s.arch}{tag}")  # fmt: skip
+
+    def on_trial(self, done: TrialDone) -> None:
+        """Move the bar."""
+        if self.study_total:
+            self.progress.update(self.task, completed=done.done_in_study)
+        else:
+            self.progress.advance(self.task)
+
+
+@contextmanager
+def run_display(total: int, *, done: int = 0, study_total: bool = True) -> Iterator[RunDisplay]:
+    """A progress bar towards ``total`` trials, ``done`` of them finished already; gone when the block ends."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("eta"), TimeRemainingColumn())  # fmt: skip
+    with Progress(*columns, console=console(), transient=True) as progress:
+        task = progress.add_task("trials", total=total, completed=done)
+        yield RunDisplay(progress, task, study_total)

@@ -1,0 +1,126 @@
+"""The run API on real SQLite studies, real proxy training and measured latency, as `hwsearch run` uses it."""
+
+from __future__ import annotations
+
+import pytest
+from optuna.trial import TrialState
+
+from hwsearch.search import RunError, SearchConfig, Session, StudyError, TrialDone, Worker
+from hwsearch.search.objective import constraints_of
+from hwsearch.space import RandomSuggester, load_space, sample_valid
+from tests._search_support import world
+
+ONE_THREAD = Worker(threads=1)
+
+
+@pytest.fixture
+def w(tmp_path, monkeypatch):
+    monkeypatch.setenv("HWSEARCH_LATENCY_CACHE", str(tmp_path / "latency.sqlite"))
+    return world(tmp_path)
+
+
+def tiny_config(w, **changes):
+    settings = {"device": w["device"], "space": w["space"], "budget": w["budget"], "dataset": w["dataset"],
+                "trials": 4, "baselines": False, "sampler": "random", **changes}  # fmt: skip
+    return SearchConfig(**settings)
+
+
+def test_a_new_run_records_everything_and_resumes(w, tmp_path):
+    out = tmp_path / "run"
+    session = Session.create(tiny_config(w), out, worker=ONE_THREAD)
+    assert session.latency_source == "measured" and session.target == 4
+    scored, done = [], []
+    session.run(n_trials=2, on_scored=scored.append, on_trial=done.append)
+    assert session.completed() == 2 and [d.done_here for d in done] == [1, 2]
+    assert [s.number for s in scored] == [0, 1] and all(isinstance(d, TrialDone) for d in done)
+    first = {t.number: t.values for t in session.study.get_trials()}
+
+    again = Session.resume(out, worker=ONE_THREAD)  # from the folder alone, as a new process would
+    assert again.config == session.config and again.requeued == 0
+    again.run()
+    complete = again.study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(complete) == 4
+    assert {t.number: t.values for t in complete if t.number in first} == first
+    for key in ("arch", "macs", "params", "latency_ms", "latency_source", "latency", "accuracy_pct", "train_seconds",
+                "epoch_accuracy_pct", "proxy_arch", "worker"):  # fmt: skip
+        assert key in complete[0].user_attrs, key
+    assert again.space.arch_from_params(complete[0].params).to_str() == complete[0].user_attrs["arch"]
+    with pytest.raises(StudyError, match="already holds a run"):
+        Session.create(tiny_config(w), out)
+
+
+def test_resume_can_change_only_the_amount_of_searching(w, tmp_path):
+    out = tmp_path / "run"
+    Session.create(tiny_config(w, trials=1), out, worker=ONE_THREAD).run()
+    resumed = Session.resume(out, trials=3, timeout_min=5.0, worker=ONE_THREAD)
+    assert (resumed.config.trials, resumed.config.timeout_min, resumed.target) == (3, 5.0, 3)
+    assert resumed.config.budget == w["budget"] and resumed.config.space == w["space"]
+    resumed.run()
+    assert resumed.completed() == 3
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # ask() outside optimize(), on purpose
+def test_resume_runs_a_trial_left_running_by_a_dead_process_again(w, tmp_path):
+    out = tmp_path / "run"
+    session = Session.create(tiny_config(w, trials=1), out, worker=ONE_THREAD)
+    session.space.sample(session.study.ask())  # left RUNNING, as by kill -9
+    resumed = Session.resume(out, worker=ONE_THREAD)
+    assert resumed.requeued == 1
+    resumed.run()
+    states = [t.state for t in resumed.study.get_trials()]
+    assert states == [TrialState.FAIL, TrialState.COMPLETE]
+
+
+def test_infeasible_candidates_are_recorded_and_not_trained(w, tmp_path):
+    session = Session.create(tiny_config(w, macs_budget=1.0, trials=2), tmp_path / "run", worker=ONE_THREAD)
+    session.run()
+    for trial in session.study.get_trials():
+        assert trial.values[0] == 0.0 and trial.user_attrs["feasible"] is False
+        assert constraints_of(trial)["macs"] > 0 and trial.user_attrs["latency_source"] == "measured"
+        assert "accuracy_pct" not in trial.user_attrs and "proxy_arch" not in trial.user_attrs
+
+
+def test_a_candidate_trained_earlier_in_the_study_is_not_trained_again(w, tmp_path):
+    session = Session.create(tiny_config(w, trials=2), tmp_path / "run", worker=ONE_THREAD)
+    params = session.space.params_for(sample_valid(load_space(w["space"]), RandomSuggester(0)))
+    session.study.enqueue_trial(params)
+    session.study.enqueue_trial(params, skip_if_exists=False)
+    session.run()
+    first, second = session.study.get_trials()
+    assert second.user_attrs["accuracy_from_trial"] == first.number
+    assert second.values[0] == first.values[0] and second.user_attrs["train_seconds"] == 0.0
+    assert first.user_attrs["train_seconds"] > 0
+
+
+def test_a_worker_joins_with_the_studys_own_settings_and_source(w, tmp_path):
+    out = tmp_path / "run"
+    Session.create(tiny_config(w, trials=3), out, worker=ONE_THREAD).run(n_trials=1)
+    url = f"sqlite:///{out / 'study.db'}"
+    joined = Session.join(url, worker=ONE_THREAD)
+    assert joined.config == tiny_config(w, trials=3) and joined.latency_source == "measured"
+    joined.run()  # until the study holds its target
+    assert joined.completed() == 3
+    workers = {t.user_attrs["worker"] for t in joined.study.get_trials()}
+    assert len(workers) == 1  # one process here; the attribute says which, for dead-worker diagnosis
+
+
+def test_a_worker_with_another_device_profile_is_refused(w, tmp_path):
+    out = tmp_path / "run"
+    Session.create(tiny_config(w, trials=1), out, worker=ONE_THREAD)
+    with open(w["device"], "a") as profile:
+        profile.write("# edited here\n")
+    with pytest.raises(StudyError, match="differs from the one study"):
+        Session.join(f"sqlite:///{out / 'study.db'}")
+
+
+def test_an_opened_run_is_read_only_and_writes_its_outputs(w, tmp_path):
+    out = tmp_path / "run"
+    Session.create(tiny_config(w, trials=2), out, worker=ONE_THREAD).run()
+    opened = Session.open(out)
+    assert opened.completed() == 2 and opened.scoring is None
+    with pytest.raises(RunError, match="opened to read"):
+        opened.run()
+    names = {p.name for p in opened.write_outputs(tmp_path / "again")}
+    assert {"trials.csv", "pareto_latency.png", "report.md", "report.html"} <= names
+    with pytest.raises(StudyError, match="no study database"):
+        Session.open(tmp_path / "nowhere")
