@@ -1,142 +1,133 @@
-"""Does NSGA-II find a better accuracy-latency front than random search and the paper's MobileNets?
+"""Does the fidelity ladder find a better front than single-fidelity search, at equal training compute?
 
-On local-cpu (measured latency) with the ``quick`` proxy budget: ``--trials`` trials with
-NSGA-II and with random search, for each of ``--seeds`` seeds, each run also evaluating the
-paper's 16 alpha x rho MobileNets. Prints the hypervolume of every front and of the 16
-baselines, all against one reference point (stated). Goal: NSGA-II >= baselines and >=
-random on average.
+For each of ``--seeds`` seeds, three runs through :class:`hwsearch.search.Session`, as
+``hwsearch run`` makes them:
 
-Proxy training is deterministic, so runs share trained results (an architecture is trained
-once), and they share the latency cache; neither changes any figure.
+* the ladder: ``--trials`` networks explored at ``--budget``, the best ``--promote`` of them
+  trained at ``--rungs``, the front confirmed there with 2 seeds (the default run's method);
+* single-fidelity NSGA-II at ``--budget``, and random search at ``--budget``, each given the
+  seconds of training the ladder used in that seed (``train_budget_s``), not a trial count.
 
-Measured latency drifts with the machine's load, by phases of minutes, so a sampler that
-ran in a slow phase would lose hypervolume it did not earn. The runs therefore alternate
-(NSGA-II seed 0, random seed 0, NSGA-II seed 1, ...), and the hypervolumes are given twice:
-as searched, and with every candidate near any run's front (its first ``--near`` ranks)
-timed again in ``--rounds`` shuffled rounds, median taken, so all runs are scored on one
-clock. The goal is judged on the re-timed figures.
+Every method's front is then judged the same way: the union of all fronts, retrained at
+``--judge`` (a budget above any used to explore) with 2 seeds, on one device latency. The
+hypervolume of each run's front under the judged accuracies is printed, against one
+reference point. Goal: the ladder's judged hypervolume >= 1.10 x single-fidelity NSGA-II's
+(mean over seeds), and above random search's in every seed.
 
-    python benchmarks/search_quality.py [--trials 40] [--seeds 3] [--budget quick] [--rounds 3]
+The runs alternate by seed (ladder, NSGA-II, random, next seed), so a slow phase of the
+machine costs every method alike. The default device's latency is predicted, so latency
+noise plays no part; with a measured device the front would also carry timing noise.
+
+    python benchmarks/search_quality.py [--seeds 3] [--trials 60] [--judge standard:epochs=12]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import random
 import statistics
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from hwsearch.arch import Arch
-from hwsearch.devices import load_device
-from hwsearch.latency import measure_arch
-from hwsearch.pareto import hypervolume, pareto
-from hwsearch.search import SearchConfig, Session, trials_frame
-from hwsearch.search.scoring import Scoring
+from hwsearch.data import load_dataset
+from hwsearch.pareto import hypervolume
+from hwsearch.proxy.budgets import get_budget
+from hwsearch.proxy.records import ProxyData
+from hwsearch.search import SearchConfig, Session, default_population
+
+METHODS = ("ladder", "nsga2", "random")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--trials", type=int, default=40)
+    defaults = SearchConfig()
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--budget", default="quick")
-    parser.add_argument("--device", default="local-cpu")
-    parser.add_argument("--population", type=int, help="NSGA-II population (default: hwsearch run's for --trials)")
-    parser.add_argument("--rounds", type=int, default=3, help="shuffled re-timing rounds of the near-front candidates")
-    parser.add_argument("--near", type=int, default=2, help="non-dominated ranks of each run that are re-timed")
+    parser.add_argument("--trials", type=int, default=60, help="networks the ladder explores")
+    parser.add_argument("--budget", default=defaults.budget, help="the exploration fidelity of every method")
+    parser.add_argument("--rungs", default=",".join(defaults.rungs), help="the ladder's rungs above --budget")
+    parser.add_argument("--promote", type=float, default=defaults.promote_fraction)
+    parser.add_argument("--judge", default="standard:epochs=12", help="the budget every front is retrained at")
+    parser.add_argument("--device", default=defaults.device)
+    parser.add_argument("--threads", type=int, help="torch threads (default: every core)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="hwsearch-quality-"))
-    os.environ["HWSEARCH_LATENCY_CACHE"] = str(work / "latency.sqlite")
-    device = load_device(args.device)
-    # One scoring for every run, chosen as hwsearch run chooses it; the proxy is deterministic,
-    # so an architecture another run trained already is looked up, not trained again.
-    shared = Scoring.for_config(SearchConfig(device=args.device, budget=args.budget))
-    trained: dict[str, object] = {}
-
-    def accuracy(arch, on_epoch):
-        key = arch.to_str()
-        if key not in trained:
-            trained[key] = shared.accuracy(arch, on_epoch)
-        return trained[key]
-
-    scoring = replace(shared, accuracy=accuracy)
-    print(f"latency source on {args.device}: {scoring.source}")
-    frames = {}
+    os.environ.setdefault("HWSEARCH_LATENCY_CACHE", str(work / "latency.sqlite"))
+    rungs = tuple(filter(None, args.rungs.split(",")))
+    fronts: dict[tuple[str, int], list[tuple[str, float]]] = {}  # (method, seed) -> [(arch, latency_ms)]
+    compute: dict[tuple[str, int], float] = {}
     start = time.perf_counter()
     for seed in range(args.seeds):
+        common = {"device": args.device, "budget": args.budget, "seed": seed, "baselines": False}
+        ladder = SearchConfig(trials=args.trials, rungs=rungs, promote_fraction=args.promote, **common)
+        session = _run(ladder, work / f"ladder-{seed}")
+        seconds = session.records.train_seconds()
+        explore_s = statistics.fmean(r.train_seconds for k, r in session.records.records().items()
+                                     if k.budget == args.budget)  # fmt: skip
+        _keep(session, "ladder", seed, fronts, compute)
+        # As many networks as that compute buys at the exploration fidelity; the budget, not the count, stops them.
+        count = max(8, round(seconds / explore_s))
         for sampler in ("nsga2", "random"):
-            config = SearchConfig(device=args.device, trials=args.trials, budget=args.budget, sampler=sampler,
-                                  seed=seed, population=args.population)  # fmt: skip
-            session = Session.create(config, work / f"{sampler}-{seed}", scoring=scoring)
-            session.run()
-            frames[(sampler, seed)] = trials_frame(session.study)
-            print(f"  {sampler} seed {seed}: done at {time.perf_counter() - start:.0f} s", flush=True)
+            single = SearchConfig(trials=4 * count, sampler=sampler, rungs=(), confirm_seeds=1, train_budget_s=seconds,
+                                  population=default_population(count), **common)  # fmt: skip
+            _keep(_run(single, work / f"{sampler}-{seed}"), sampler, seed, fronts, compute)
+        elapsed = time.perf_counter() - start
+        print(f"  seed {seed}: {seconds:.0f} s of training each; done at {elapsed:.0f} s", flush=True)
 
-    feasible = {key: frame[frame.feasible] for key, frame in frames.items()}
-    every = [row for frame in feasible.values() for row in frame.itertuples()]
-    reference = (min(r.accuracy_pct for r in every) - 1.0, max(r.latency_ms for r in every) * 1.1)
-    print(f"\nreference point: accuracy {reference[0]:.2f} %, latency {reference[1]:.3f} ms "
-          f"(1 point below the worst and 10% beyond the slowest feasible candidate of all runs)")  # fmt: skip
-
-    searched = {row.arch: row.latency_ms for row in every}
-    near = sorted({arch for frame in feasible.values() for arch in _near_front(frame, args.near)})
-    retimed = {**searched, **_retime(near, device, args.rounds)}
-
-    verdicts = []
-    for title, latency_of in (("as searched", searched), ("re-timed on one clock", retimed)):
-        means = _table(title, feasible, latency_of, reference)
-        verdict = means["nsga2"] >= means["baselines"] and means["nsga2"] >= means["random"]
-        verdicts.append(verdict)
-        gain = means["nsga2"] / means["random"] - 1
-        print(f"mean HV: NSGA-II {means['nsga2']:.2f}, random {means['random']:.2f}, "
-              f"16 baselines {means['baselines']:.2f}; NSGA-II vs random {gain:+.1%}")  # fmt: skip
-    print(f"\ngoal NSGA-II >= baselines and >= random on average (re-timed): {'met' if verdicts[-1] else 'NOT met'}"
-          f" (as searched: {'met' if verdicts[0] else 'not met'})")  # fmt: skip
-    print(f"{len(trained)} distinct architectures trained; wall time {time.perf_counter() - start:.0f} s")
+    judged = _judge(sorted({arch for front in fronts.values() for arch, _ in front}), args.judge, args.threads)
+    _print(fronts, compute, judged, args)
+    print(f"wall time {time.perf_counter() - start:.0f} s")
 
 
-def _retime(archs: list[str], device, rounds: int) -> dict[str, float]:
-    """Median latency_ms of each of ``archs`` over ``rounds`` passes, each in a fresh random order."""
-    print(f"re-timing {len(archs)} near-front candidates in {rounds} shuffled rounds ...", flush=True)
-    times: dict[str, list[float]] = {arch: [] for arch in archs}
-    shuffle = random.Random(0)
-    for _ in range(rounds):
-        for arch in shuffle.sample(archs, len(archs)):
-            times[arch].append(measure_arch(Arch.from_str(arch), device, remeasure=True).median_ms)
-    return {arch: statistics.median(values) for arch, values in times.items()}
+def _run(config: SearchConfig, out: Path) -> Session:
+    session = Session.create(config, out)
+    session.run()
+    return session
 
 
-def _near_front(frame, ranks: int) -> list[str]:
-    """Architectures in the first ``ranks`` non-dominated layers of one run's feasible trials."""
-    rows = list(zip(frame.accuracy_pct, frame.latency_ms, frame.arch, strict=True))
-    picked: list[str] = []
-    for _ in range(ranks):
-        if not rows:
-            break
-        front = set(pareto([(a, t) for a, t, _ in rows]))
-        picked += [rows[i][2] for i in front]
-        rows = [row for i, row in enumerate(rows) if i not in front]
-    return picked
+def _keep(session: Session, method: str, seed: int, fronts: dict, compute: dict) -> None:
+    frame = session.frame()
+    front = frame[frame.on_front]
+    fronts[(method, seed)] = list(zip(front.arch, front.latency_ms.astype(float), strict=True))
+    compute[(method, seed)] = session.records.train_seconds()
+    print(f"    {method:<7} seed {seed}: {int(frame.feasible.sum())} networks, front of {len(front)} at "
+          f"'{front.budget.iloc[0]}', {compute[(method, seed)]:.0f} s of training", flush=True)  # fmt: skip
 
 
-def _table(title: str, feasible: dict, latency_of: dict[str, float], reference: tuple[float, float]) -> dict:
-    def hv(frame) -> float:
-        return hypervolume([(a, latency_of[arch]) for a, arch in zip(frame.accuracy_pct, frame.arch, strict=True)],
-                           reference)  # fmt: skip
+def _judge(archs: list[str], spec: str, threads: int | None) -> dict[str, float]:
+    """Mean accuracy (%) of 2 seeds of ``spec`` for each architecture."""
+    from hwsearch.proxy.train import train_proxy
 
-    results: dict[str, list[float]] = {"nsga2": [], "random": [], "baselines": []}
-    print(f"\n{title}\n{'run':<14}{'front HV':>12}{'baselines HV':>15}{'searched only HV':>18}")
-    for (sampler, seed), frame in sorted(feasible.items()):
-        searched = frame[frame.baseline == ""]
-        base = frame[frame.baseline != ""]
-        results[sampler].append(hv(frame))
-        results["baselines"].append(hv(base))
-        print(f"{sampler + ' ' + str(seed):<14}{hv(frame):>12.2f}{hv(base):>15.2f}{hv(searched):>18.2f}")
-    return {key: statistics.mean(values) for key, values in results.items()}
+    budget = get_budget(spec).with_overrides(seeds=2)
+    data = ProxyData.from_dataset(load_dataset(), budget)
+    print(f"judging {len(archs)} front networks at '{spec}' with 2 seeds ...", flush=True)
+    judged = {}
+    for i, arch in enumerate(archs, 1):
+        result = train_proxy(Arch.from_str(arch), data, budget, threads=threads)
+        judged[arch] = result.accuracy_pct
+        print(f"  [{i}/{len(archs)}] {result.accuracy_pct:6.2f}% ± {result.accuracy_std_pct:.2f}  {arch}", flush=True)
+    return judged
+
+
+def _print(fronts: dict, compute: dict, judged: dict[str, float], args: argparse.Namespace) -> None:
+    points = {key: [(judged[arch], ms) for arch, ms in front] for key, front in fronts.items()}
+    every = [p for front in points.values() for p in front]
+    reference = (min(a for a, _ in every) - 1.0, max(ms for _, ms in every) * 1.1)
+    print(f"\nreference point: {reference[0]:.2f} % judged accuracy, {reference[1]:.3f} ms "
+          f"(1 point below the worst judged front network, 10% beyond the slowest)")  # fmt: skip
+    hv = {key: hypervolume(front, reference) for key, front in points.items()}
+    print(f"\n{'seed':<6}" + "".join(f"{m + ' HV':>14}{m + ' s':>10}" for m in METHODS))
+    for seed in range(args.seeds):
+        print(f"{seed:<6}" + "".join(f"{hv[(m, seed)]:>14.2f}{compute[(m, seed)]:>10.0f}" for m in METHODS))
+    mean = {m: statistics.fmean(hv[(m, s)] for s in range(args.seeds)) for m in METHODS}
+    gain = mean["ladder"] / mean["nsga2"] - 1 if mean["nsga2"] else float("inf")
+    beats_random = all(hv[("ladder", s)] > hv[("random", s)] for s in range(args.seeds))
+    print(f"\nmean judged HV: ladder {mean['ladder']:.2f}, NSGA-II {mean['nsga2']:.2f}, random {mean['random']:.2f}; "
+          f"ladder vs NSGA-II {gain:+.1%}")  # fmt: skip
+    print(f"goal ladder >= 1.10 x NSGA-II: {'met' if gain >= 0.10 else 'NOT met'}; "
+          f"ladder > random in every seed: {'met' if beats_random else 'NOT met'}")  # fmt: skip
 
 
 if __name__ == "__main__":

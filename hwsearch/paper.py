@@ -170,3 +170,25 @@ def paper_grid() -> list[GridModel]:
                   float(r["top5_float"]))
         for r in rows
     ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StructuralModel:
+    """A network of the paper's Tables 4 and 5, which compare structures rather than widths or resolutions."""
+
+    name: str
+    arch: Arch
+    top1: float
+
+
+STRUCTURAL_SOURCE = "Howard et al. 2017, arXiv:1704.04861, Table 4 (Conv vs MobileNet) and Table 5 (narrow vs shallow)"
+
+
+def structural_models() -> list[StructuralModel]:
+    """Conv MobileNet, MobileNet, 0.75 MobileNet and Shallow MobileNet, in the paper's ImageNet order."""
+    return [
+        StructuralModel("Conv MobileNet", conv_mobilenet(), 71.7),
+        StructuralModel("MobileNet 1.0-224", mobilenet_v1(), 70.6),
+        StructuralModel("0.75 MobileNet-224", mobilenet_v1(0.75), 68.4),
+        StructuralModel("Shallow MobileNet", shallow_mobilenet(), 65.3),
+    ]

@@ -35,6 +35,8 @@ FAST_CPU = textwrap.dedent(
 )
 
 TINY_BUDGET = "quick:epochs=1,train_images=64,base_resolution=16,batch_size=16"
+# The rung promoted networks are trained at in tests: a little more training than TINY_BUDGET.
+TINY_TOP = "standard:epochs=2,train_images=64,base_resolution=16,batch_size=16"
 
 
 def write_stripes(root: Path, per_class: int = 20, size: int = 16) -> Path:
@@ -63,15 +65,19 @@ def world(tmp_path: Path) -> dict[str, str]:
         "device": str(tmp_path / "fast-cpu.yaml"),
         "dataset": f"imagefolder:{images}",
         "budget": TINY_BUDGET,
+        "rungs": TINY_TOP,
     }
 
 
-def completed_in(db: Path) -> int:
-    """COMPLETE trials in a run's SQLite study, read without taking the write lock the run needs."""
+def completed_in(db: Path, study: str = "hwsearch") -> int:
+    """COMPLETE trials of ``study`` in a run's SQLite file, read without taking the write lock the run needs."""
     if not db.exists():
         return 0
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as con:
-            return con.execute("SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'").fetchone()[0]
+            # The file also holds the run's records study; count the searched study's trials only.
+            query = ("SELECT COUNT(*) FROM trials JOIN studies USING (study_id) "
+                     "WHERE state = 'COMPLETE' AND study_name = ?")  # fmt: skip
+            return con.execute(query, (study,)).fetchone()[0]
     except sqlite3.Error:  # tables not made yet, or locked for a moment
         return 0

@@ -12,7 +12,7 @@ from hwsearch.data import load_dataset
 def test_reproduce_quick_on_real_fashion_mnist(capsys, tmp_path):
     # CI installs Debian's dataset-fashion-mnist, so this runs on the real images there.
     load_dataset("fashion-mnist")
-    code = main(["reproduce", "--budget", "quick", "--out", str(tmp_path)])
+    code = main(["reproduce", "--budget", "quick", "--out", str(tmp_path), "--grid-only"])
     out = capsys.readouterr().out
     assert code == 0
     assert "R² (proxy accuracy vs log10 MACs)" in out and "Spearman (proxy vs ImageNet top-1)" in out
@@ -52,3 +52,30 @@ def test_missing_fashion_mnist_is_one_line(capsys, tmp_path, monkeypatch):
     code = main(["reproduce", "--budget", "quick", "--data-dir", str(tmp_path / "d"), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert code == 2 and "apt-get install dataset-fashion-mnist" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_structural_check_names_the_pairs_the_proxy_orders_wrongly():
+    from hwsearch.proxy.reproduce import StructuralCheck, StructuralRow
+
+    def rows(*proxy):
+        names = ("Conv MobileNet", "MobileNet 1.0-224", "0.75 MobileNet-224", "Shallow MobileNet")
+        imagenet = (71.7, 70.6, 68.4, 65.3)
+        return tuple(StructuralRow(n, n, p, 0.1, 2, t) for n, p, t in zip(names, proxy, imagenet, strict=True))
+
+    assert StructuralCheck(rows(91.0, 89.0, 88.5, 88.0), "b").ordered_as_paper
+    wrong = StructuralCheck(rows(91.75, 89.22, 88.61, 89.69), "b")  # the 'full' figures
+    assert not wrong.ordered_as_paper and wrong.wrong_pairs() == [("0.75 MobileNet-224", "Shallow MobileNet")]
+
+
+def test_reproduce_prints_the_structural_check_on_any_data_set(capsys, tmp_path):
+    from tests._search_support import TINY_BUDGET, write_stripes
+
+    images = write_stripes(tmp_path / "images")
+    code = main(["reproduce", "--budget", TINY_BUDGET, "--dataset", f"imagefolder:{images}", "--out",
+                 str(tmp_path / "out")])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "proxy orders Conv > MobileNet > 0.75 MobileNet > Shallow as ImageNet does: " in out
+    table = pd.read_csv(tmp_path / "out" / "structural.csv")
+    assert list(table.name) == ["Conv MobileNet", "MobileNet 1.0-224", "0.75 MobileNet-224", "Shallow MobileNet"]
+    assert (table.seeds == 2).all() and list(table.imagenet_top1_pct) == [71.7, 70.6, 68.4, 65.3]

@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
 from optuna.storages import RetryFailedTrialCallback
 from optuna.trial import TrialState
@@ -70,7 +71,7 @@ def _env(tmp: Path) -> dict[str, str]:
 def _create(w: dict[str, str], storage: str, study: str, out: Path, trials: int) -> None:
     argv = ["run", "--storage", storage, "--study", study, "--out", str(out), "--trials", str(trials),
             "--device", w["device"], "--space", w["space"], "--dataset", w["dataset"], "--budget", w["budget"],
-            "--sampler", "random", "--no-baselines", "--threads", "1"]  # fmt: skip
+            "--rungs", w["rungs"], "--sampler", "random", "--no-baselines", "--threads", "1"]  # fmt: skip
     assert main(argv) == 0
 
 
@@ -150,7 +151,8 @@ def test_kill_9_of_a_sqlite_run_then_resume_loses_nothing(tmp_path):
     w = world(tmp_path)
     out = tmp_path / "run"
     argv = ["run", "--out", str(out), "--trials", "8", "--device", w["device"], "--space", w["space"],
-            "--dataset", w["dataset"], "--budget", w["budget"], "--sampler", "random", "--no-baselines"]  # fmt: skip
+            "--dataset", w["dataset"], "--budget", w["budget"], "--rungs", w["rungs"], "--sampler", "random",
+            "--no-baselines"]  # fmt: skip
     run = subprocess.Popen(_cli(*argv), env=_env(tmp_path), cwd=tmp_path, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 300
@@ -200,3 +202,88 @@ def test_a_worker_refuses_a_device_profile_that_differs_from_the_study(tmp_path,
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "differs from the one study 's' was created with" in err
     assert len(_trials(storage, "s")) == 1
+
+
+def _records(storage: str, study: str) -> list[optuna.trial.FrozenTrial]:
+    return _trials(storage, study + ":records")
+
+
+def _complete_per_key(records: list[optuna.trial.FrozenTrial]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for t in records:
+        if t.state == TrialState.COMPLETE:
+            counts[t.user_attrs["record_key"]] = counts.get(t.user_attrs["record_key"], 0) + 1
+    return counts
+
+
+def test_two_workers_never_train_one_network_twice_at_one_fidelity(postgres_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("HWSEARCH_LATENCY_CACHE", str(tmp_path / "latency.sqlite"))
+    w = world(tmp_path)
+    study = f"ladder-{uuid.uuid4().hex[:8]}"
+    argv = ["run", "--storage", postgres_url, "--study", study, "--out", str(tmp_path / "run"), "--trials", "1",
+            "--device", w["device"], "--space", w["space"], "--dataset", w["dataset"], "--budget", w["budget"],
+            "--rungs", w["rungs"], "--promote", "0.5", "--sampler", "random", "--no-baselines", "--threads", "1"]
+    assert main(argv) == 0  # made the study; the target is raised for the workers below
+    storage = optuna.storages.RDBStorage(postgres_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    study_id = storage.get_study_id_from_name(study)
+    config = dict(storage.get_study_user_attrs(study_id)["hwsearch_config"], trials=8)
+    storage.set_study_user_attr(study_id, "hwsearch_config", config)
+    workers = [subprocess.Popen(_cli("worker", "--storage", postgres_url, "--study", study), env=_env(tmp_path),
+                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+               for _ in range(2)]  # fmt: skip
+    outputs = [p.communicate(timeout=500)[0] for p in workers]
+    for p, out in zip(workers, outputs, strict=True):
+        assert p.returncode == 0, out
+    explored = [t for t in _trials(postgres_url, study) if t.state == TrialState.COMPLETE]
+    # Both took part (with the process that made the study); each may start one last trial while the other
+    # finishes the eighth.
+    assert 8 <= len(explored) <= 9 and len({t.user_attrs["worker"] for t in explored}) == 3
+    records = _records(postgres_url, study)
+    counts = _complete_per_key(records)
+    assert set(counts.values()) == {1}, counts  # no key trained twice, whichever worker queued it
+    promoted = {k for k in counts if k.startswith(w["rungs"] + "|")}
+    assert len(promoted) >= 4 + 2  # half of 8 promoted, and the front confirmed with a second seed
+    # A duplicate a race queued was pruned without training: it carries no accuracy.
+    for t in records:
+        if t.state == TrialState.PRUNED:
+            assert "accuracy_pct" not in t.user_attrs
+    assert TrialState.RUNNING not in {t.state for t in records}
+
+
+def test_kill_9_during_a_promotion_then_resume_loses_no_record(tmp_path):
+    w = world(tmp_path)
+    out = tmp_path / "run"
+    slow_top = "standard:epochs=60,train_images=64,base_resolution=32,batch_size=8"
+    argv = ["run", "--out", str(out), "--trials", "6", "--device", w["device"], "--space", w["space"],
+            "--dataset", w["dataset"], "--budget", w["budget"], "--rungs", slow_top, "--promote", "0.5",
+            "--sampler", "random", "--no-baselines"]  # fmt: skip
+    run = subprocess.Popen(_cli(*argv), env=_env(tmp_path), cwd=tmp_path, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)  # fmt: skip
+    storage = f"sqlite:///{out / 'study.db'}"
+    victim = None
+    deadline = time.monotonic() + 300
+    while victim is None and time.monotonic() < deadline and run.poll() is None:
+        time.sleep(0.1)
+        try:
+            running = [t for t in _records(storage, "hwsearch") if t.state == TrialState.RUNNING]
+        except (KeyError, Exception):  # the study or its tables are not made yet
+            continue
+        victim = next((t for t in running if t.user_attrs.get("reason") == "promote"), None)
+    assert victim is not None, "the run never started a promotion"
+    run.send_signal(signal.SIGKILL)
+    run.wait(timeout=30)
+    before = {t.user_attrs["record_key"]: t.value for t in _records(storage, "hwsearch")
+              if t.state == TrialState.COMPLETE}  # fmt: skip
+    assert before, "no record had finished before the kill"
+    resumed = subprocess.run(_cli("run", "--resume", "--out", str(out)), env=_env(tmp_path), cwd=tmp_path,
+                             capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    after = _records(storage, "hwsearch")
+    values = {t.user_attrs["record_key"]: t.value for t in after if t.state == TrialState.COMPLETE}
+    assert all(values[key] == value for key, value in before.items())  # every finished record kept as it was
+    assert set(_complete_per_key(after).values()) == {1}
+    assert victim.user_attrs["record_key"] in values  # the promotion the kill cut short was done on resume
+    assert next(t for t in after if t.number == victim.number).state == TrialState.FAIL
+    assert TrialState.RUNNING not in {t.state for t in after}
+    table = pd.read_csv(out / "trials.csv")
+    assert (table[table.on_front].seeds >= 2).all()

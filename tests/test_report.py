@@ -37,17 +37,47 @@ def test_plot_tradeoff_writes_a_png(tmp_path):
         assert np.unique(np.asarray(img.convert("L"))).size > 20  # something was drawn
 
 
-def test_summary_front_lists_a_revisited_architecture_once():
+def ladder_frame():
+    """Four networks explored at 'quick'; three promoted to 'standard', two of them confirmed with 2 seeds."""
     import pandas as pd
 
+    rows = [  # number, arch, accuracy at its highest rung, budget, seeds, s.d., on front, explore accuracy, ms, MACs
+        (0, "a", 80.0, "standard", 2, 0.4, True, 75.0, 2.0, 100e6),
+        (1, "b", 70.0, "standard", 2, 0.2, True, 72.0, 1.0, 20e6),
+        (2, "c", 65.0, "standard", 1, 0.0, False, 71.0, 1.5, 40e6),
+        (3, "d", 90.0, "quick", 1, 0.0, False, 90.0, 3.0, 300e6),  # cheap score, higher than any confirmed one
+    ]  # fmt: skip
+    columns = ["number", "arch", "accuracy_pct", "budget", "seeds", "accuracy_std_pct", "on_front",
+               "explore_accuracy_pct", "latency_ms", "macs"]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["feasible"], frame["baseline"], frame["latency_source"] = True, "", "predicted"
+    return frame
+
+
+def test_the_summary_keeps_each_fidelity_apart():
     from hwsearch.report.summary import summarise
 
-    rows = [  # trial 2 revisits trial 0's architecture, with the same scores
-        (0, "a", 80.0, 2.0, 10), (1, "b", 70.0, 1.0, 5), (2, "a", 80.0, 2.0, 10), (3, "c", 60.0, 3.0, 20),
-    ]  # fmt: skip
-    frame = pd.DataFrame(rows, columns=["number", "arch", "accuracy_pct", "latency_ms", "macs"])
-    frame["feasible"], frame["baseline"], frame["latency_source"] = True, "", "predicted"
-    summary = summarise(frame, reference=(50.0, 4.0))
-    assert sorted(summary.front.number) == [0, 1]
-    # The dominated area is the union of rectangles to the reference point, in % x ms.
+    summary = summarise(ladder_frame(), "quick", reference=(50.0, 4.0))
+    assert summary.multi_fidelity and summary.report_budget == "standard"
+    assert list(summary.front.arch) == ["b", "a"]  # fastest first
+    assert set(summary.at_report.arch) == {"a", "b", "c"}  # 'd' (quick only) is never beside them
+    # The dominated area at 'standard', as the union of rectangles to the reference point, in % x ms.
     assert summary.hypervolume == (80 - 50) * (4 - 2) + (70 - 50) * (2 - 1)
+    # The exploration front comes from the exploration scores alone; there c (71% at 1.5 ms) loses to b.
+    assert list(summary.explore_front.arch) == ["b", "a", "d"]
+    assert summary.front_fit is not None and summary.front_fit.slope > 0
+
+
+def test_the_pareto_figure_draws_the_confirmed_front_with_error_bars_apart_from_exploration():
+    from hwsearch.report.run_plots import pareto_figure
+    from hwsearch.report.summary import summarise
+
+    fig = pareto_figure(summarise(ladder_frame(), "quick"), "board")
+    explore, report = fig.get_axes()
+    assert "'quick'" in explore.get_title() and "'standard'" in report.get_title()
+    legend = [t.get_text() for t in report.get_legend().get_texts()]
+    assert any(text.startswith("confirmed front (2+ seeds each") for text in legend)
+    bars = [c for c in report.containers if hasattr(c, "has_yerr") and c.has_yerr]
+    assert len(bars) == 1 and len(bars[0].lines[0].get_xdata()) == 2
+    explored = next(c for c in explore.collections if isinstance(c, PathCollection))
+    assert sorted(explored.get_offsets()[:, 1]) == [71.0, 72.0, 75.0, 90.0]

@@ -20,8 +20,8 @@ def w(tmp_path, monkeypatch):
 
 
 def tiny_config(w, **changes):
-    settings = {"device": w["device"], "space": w["space"], "budget": w["budget"], "dataset": w["dataset"],
-                "trials": 4, "baselines": False, "sampler": "random", **changes}  # fmt: skip
+    settings = {"device": w["device"], "space": w["space"], "budget": w["budget"], "rungs": (w["rungs"],),
+                "dataset": w["dataset"], "trials": 4, "baselines": False, "sampler": "random", **changes}  # fmt: skip
     return SearchConfig(**settings)
 
 
@@ -124,3 +124,58 @@ def test_an_opened_run_is_read_only_and_writes_its_outputs(w, tmp_path):
     assert {"trials.csv", "pareto_latency.png", "report.md", "report.html"} <= names
     with pytest.raises(StudyError, match="no study database"):
         Session.open(tmp_path / "nowhere")
+
+
+def _complete_per_key(session):
+    counts: dict[str, int] = {}
+    for t in session.records.study.get_trials(states=(TrialState.COMPLETE,)):
+        counts[t.user_attrs["record_key"]] = counts.get(t.user_attrs["record_key"], 0) + 1
+    return counts
+
+
+def test_the_ladder_promotes_confirms_and_reports_at_one_fidelity(w, tmp_path):
+    from hwsearch.search.ladder import front
+
+    top = w["rungs"]
+    config = tiny_config(w, trials=8, promote_fraction=0.5, confirm_seeds=2, confirm_margin_pct=0.0)
+    session = Session.create(config, tmp_path / "run", worker=ONE_THREAD)
+    trained = []
+    session.run(on_record=trained.append)
+    records = session.records.records()
+    explored = session.standings(config.budget)
+    promoted = {k.arch for k in records if k.budget == top}
+    assert len(explored) == 8 and len(promoted) >= 4  # at least half of the rung, as asked
+    assert set(_complete_per_key(session).values()) == {1}  # no network trained twice at one fidelity
+    assert {r.reason for r in trained} == {"promote", "confirm"} and all(r.key.budget == top for r in trained)
+
+    frame = session.frame()
+    on_front = frame[frame.on_front]
+    assert not on_front.empty and set(on_front.budget) == {top}  # never a quick score beside a confirmed one
+    assert (on_front.seeds >= 2).all()
+    # The reported front is the top rung's own, recomputed here from its records.
+    assert set(on_front.arch) == set(front(session.standings(top)))
+    for row in on_front.itertuples():
+        seeds = [r.accuracy_pct for k, r in records.items() if k.arch == row.arch and k.budget == top]
+        assert row.accuracy_pct == pytest.approx(sum(seeds) / len(seeds))
+    unpromoted = frame[frame.feasible & ~frame.arch.isin(promoted)]
+    assert (unpromoted.budget == config.budget).all() and (unpromoted.seeds == 1).all()
+    assert (unpromoted.accuracy_pct == unpromoted.explore_accuracy_pct).all()
+
+    written = session.write_outputs(tmp_path / "run")
+    import pandas as pd
+
+    table = pd.read_csv(next(p for p in written if p.name == "trials.csv"))
+    for column in ("budget", "seeds", "accuracy_std_pct", "on_front"):
+        assert column in table.columns
+    assert table.on_front.sum() == len(on_front)
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "the front is computed there only, confirmed with 2+ seeds each" in report
+
+
+def test_a_training_budget_stops_exploration_but_not_the_confirmation(w, tmp_path):
+    config = tiny_config(w, trials=50, train_budget_s=0.01, promote_fraction=1.0)
+    session = Session.create(config, tmp_path / "run", worker=ONE_THREAD)
+    session.run()
+    assert session.completed() == 1  # the first training spent the budget
+    frame = session.frame()
+    assert frame.on_front.sum() == 1 and int(frame.seeds.iloc[0]) == 2  # promoted, then confirmed

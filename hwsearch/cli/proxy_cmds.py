@@ -16,6 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_data_arguments(rep)
     rep.add_argument("--budget", default="standard", help="proxy fidelity: quick, standard or full")
     rep.add_argument("--out", type=Path, help="output folder (default results/reproduce-BUDGET)")
+    rep.add_argument("--grid-only", action="store_true",
+                     help="skip the structural check (Conv, MobileNet, 0.75 and Shallow MobileNet, 2 seeds each)")
     rep.set_defaults(func=cmd_reproduce)
 
 
@@ -29,10 +31,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from hwsearch.data import load_dataset
-    from hwsearch.paper import GRID_SOURCE
+    from hwsearch.paper import GRID_SOURCE, STRUCTURAL_SOURCE
     from hwsearch.proxy.budgets import get_budget
     from hwsearch.proxy.records import ProxyData, ProxyResult
-    from hwsearch.proxy.reproduce import reproduce_grid
+    from hwsearch.proxy.reproduce import reproduce_grid, structural_check
     from hwsearch.report.plots import TradeoffPanel, plot_tradeoff
 
     budget = get_budget(args.budget)
@@ -68,4 +70,15 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     out.print(f"Spearman (proxy vs ImageNet top-1): {rep.spearman_imagenet:.3f}")
     out.print(f"wall time: {rep.wall_seconds:.0f} s; wrote {csv_path} and {png}")
     out.print(f"ImageNet figures: {GRID_SOURCE}")
+    if not args.grid_only:
+        out.print("structural check (the paper's Tables 4 and 5):")
+        check = structural_check(data, budget, progress)
+        pd.DataFrame([vars(r) for r in check.rows]).to_csv(out_dir / "structural.csv", index=False)
+        for row in check.rows:
+            out.print(f"  {row.name:<20} proxy {row.proxy_accuracy_pct:6.2f}% ± {row.proxy_std_pct:.2f} "
+                      f"({row.seeds} seeds)   ImageNet {row.imagenet_top1_pct:.1f}%")  # fmt: skip
+        verdict = "yes" if check.ordered_as_paper else "no: " + "; ".join(
+            f"{a} <= {b}" for a, b in check.wrong_pairs())  # fmt: skip
+        out.print(f"proxy orders Conv > MobileNet > 0.75 MobileNet > Shallow as ImageNet does: {verdict}")
+        out.print(f"ImageNet figures: {STRUCTURAL_SOURCE}")
     return 0

@@ -54,6 +54,27 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _fraction(text: str) -> float:
+    value = _positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a fraction in (0, 1]")
+    return value
+
+
+def _rungs(text: str) -> tuple[str, ...]:
+    """``standard,full`` or ``none``; a budget spec's own commas (``standard:epochs=8,seeds=2``) stay inside it."""
+    if text.strip().lower() == "none":
+        return ()
+    # A new rung starts where a piece names a budget (NAME or NAME:...), not a FIELD=VALUE override.
+    rungs: list[str] = []
+    for piece in text.split(","):
+        if rungs and "=" in piece.partition(":")[0]:
+            rungs[-1] += "," + piece
+        else:
+            rungs.append(piece.strip())
+    return tuple(rungs)
+
+
 def macs_count(text: str) -> float:
     """A MAC count as the user writes it: ``300M``, ``1.2G``, ``450K`` or a plain ``3e8``."""
     match = re.fullmatch(r"\s*([0-9.eE+-]+)\s*([kKmMgG]?)\s*", text)
@@ -74,7 +95,22 @@ def register(sub: argparse._SubParsersAction) -> None:
                           "with --resume, the run's own)")  # fmt: skip
     run.add_argument("--timeout", type=_positive_float, metavar="MIN", help="stop starting trials after MIN minutes")
     run.add_argument("--budget", default=_default("budget"),
-                     help=f"proxy fidelity: quick, standard or full (default {_default('budget')})")  # fmt: skip
+                     help=f"proxy fidelity every candidate is explored at: quick, standard or full "
+                          f"(default {_default('budget')})")  # fmt: skip
+    run.add_argument("--rungs", type=_rungs, metavar="B[,B...]", default=_default("rungs"),
+                     help="the fidelities above --budget that promoted networks are trained at, cheapest first, "
+                          f"or 'none' (default {','.join(_default('rungs'))})")  # fmt: skip
+    run.add_argument("--promote", type=_fraction, metavar="F", default=_default("promote_fraction"),
+                     help=f"share of each rung promoted to the next (default {_default('promote_fraction')})")
+    run.add_argument("--confirm-seeds", type=_positive_int, metavar="N", default=_default("confirm_seeds"),
+                     help="seeds the front and the networks near it get at the top rung "
+                          f"(default {_default('confirm_seeds')})")  # fmt: skip
+    run.add_argument("--confirm-margin", type=float, metavar="PCT", default=_default("confirm_margin_pct"),
+                     help="networks this many accuracy points below the front are confirmed too "
+                          f"(default {_default('confirm_margin_pct')})")  # fmt: skip
+    run.add_argument("--train-budget", type=_positive_float, metavar="S",
+                     help="stop exploring once training has taken S seconds (promotions and confirmation "
+                          "still finish)")  # fmt: skip
     run.add_argument("--latency-budget-ms", type=_positive_float, help="reject candidates slower than this")
     run.add_argument("--macs-budget", type=macs_count, metavar="MACS",
                      help="reject candidates above this many multiply-accumulates: a count, or with K, M or G "
@@ -158,13 +194,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             sampler=args.sampler, seed=args.seed, latency_budget_ms=args.latency_budget_ms,
             macs_budget=args.macs_budget, timeout_min=args.timeout, baselines=not args.no_baselines,
             dataset=args.dataset, data_dir=None if args.data_dir is None else str(args.data_dir), agent=args.agent,
-            population=args.population,
+            population=args.population, rungs=args.rungs, promote_fraction=args.promote,
+            confirm_seeds=args.confirm_seeds, confirm_margin_pct=args.confirm_margin, train_budget_s=args.train_budget,
         )  # fmt: skip
         session = Session.create(config, out_dir, storage=args.storage, study_name=args.study, worker=worker)
     config, target = session.config, session.target
     baselines = f" + {target - config.trials} paper baselines" if target > config.trials else ""
-    console().print(f"run {out_dir}: {config.trials} trials{baselines} on {config.device}, budget '{config.budget}', "
-                    f"sampler {config.sampler}; {session.completed()} of {target} already finished")  # fmt: skip
+    console().print(f"run {out_dir}: {config.trials} trials{baselines} on {config.device}, explored at "
+                    f"'{config.budget}'{_ladder_text(config)}, sampler {config.sampler}; {session.completed()} of "
+                    f"{target} already finished")  # fmt: skip
     try:
         _run_with_display(session, total=target, n_trials=None)
     except KeyboardInterrupt:
@@ -173,8 +211,18 @@ def cmd_run(args: argparse.Namespace) -> int:
                         f"Continue with: hwsearch run --resume --out {out_dir}", soft_wrap=True)  # fmt: skip
         return EXIT_INTERRUPTED
     paths = session.write_outputs(out_dir)
-    console().print(f"{session.completed()} trials finished; wrote {', '.join(p.name for p in paths)} in {out_dir}")
+    console().print(f"{session.completed()} trials finished; {_front_text(session)}; wrote "
+                    f"{', '.join(p.name for p in paths)} in {out_dir}")  # fmt: skip
     return 0
+
+
+def _front_text(session: Session) -> str:
+    frame = session.frame()
+    front = frame[frame.on_front]
+    if front.empty:
+        return "no feasible network"
+    seeds = int(front.seeds.min())
+    return f"front of {len(front)} at '{front.budget.iloc[0]}' ({seeds}+ seeds each)"
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -197,12 +245,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ladder_text(config: SearchConfig) -> str:
+    if not config.rungs:
+        return f", {config.confirm_seeds} seed(s) for the front" if config.confirm_seeds > 1 else ""
+    rungs = " -> ".join(f"'{b}'" for b in config.rungs)
+    return (f", best {config.promote_fraction:g} promoted to {rungs}, front confirmed with "
+            f"{config.confirm_seeds} seeds")
+
+
 def _run_with_display(session: Session, *, total: int, n_trials: int | None) -> None:
     from hwsearch.cli.search_progress import run_display
 
     towards_target = n_trials is None  # other workers' trials move the bar too
     with run_display(total, done=session.completed() if towards_target else 0, study_total=towards_target) as shown:
-        session.run(n_trials=n_trials, on_scored=shown.on_scored, on_trial=shown.on_trial)
+        session.run(n_trials=n_trials, on_scored=shown.on_scored, on_trial=shown.on_trial, on_record=shown.on_record)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -217,11 +273,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from hwsearch.arch import Arch
     from hwsearch.export import torch_source, write_onnx
-    from hwsearch.search import Session, choose_trial, trials_frame
+    from hwsearch.search import Session, choose_trial
 
     session = Session.open(args.run, storage=args.storage, study_name=args.study)
     config = session.config
-    row = choose_trial(trials_frame(session.study), number=args.trial, max_latency_ms=args.max_latency_ms)
+    row = choose_trial(session.frame(), number=args.trial, max_latency_ms=args.max_latency_ms)
     arch = Arch.from_str(row.arch)
     out_dir = args.out or args.run / f"export-{int(row.number)}"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -229,7 +285,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     facts = {
         "Device": config.device,
         "Latency": f"{row.latency_ms:.3f} ms ({source})",
-        "Proxy accuracy": f"{row.accuracy_pct:.2f}% ({config.dataset}, budget '{config.budget}', validation split)",
+        "Proxy accuracy": f"{row.accuracy_pct:.2f}% ± {row.accuracy_std_pct:.2f} ({int(row.seeds)} seed(s), "
+                          f"{config.dataset}, budget '{row.budget}', validation split)",
         "Study trial": f"{int(row.number)}" + (f" (paper baseline {row.baseline})" if row.baseline else ""),
     }
     write_text(out_dir / "model.py", torch_source(arch, facts))
@@ -244,7 +301,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         "device": config.device,
         "macs": int(row.macs),
         "params": int(row.params),
-        "budget": config.budget,
+        "budget": row.budget,
+        "seeds": int(row.seeds),
+        "accuracy_std_pct": float(row.accuracy_std_pct),
         "dataset": config.dataset,
     }
     write_text(out_dir / "scores.json", json.dumps(scores, indent=2, sort_keys=True))

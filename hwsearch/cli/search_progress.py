@@ -13,6 +13,7 @@ from hwsearch.cli.output import console
 
 if TYPE_CHECKING:
     from hwsearch.search import Scored, TrialDone
+    from hwsearch.search.records import Record
 
 
 @dataclass
@@ -33,6 +34,12 @@ class RunDisplay:
         score = f"{s.accuracy_pct:6.2f}%" if s.feasible else "rejected"
         self.progress.console.print(f"#{s.number:<4d}{score}  {s.latency.median_ms:8.3f} ms ({s.latency.source})  "
                                     f"{s.macs / 1e6:7.1f}M MACs  {s.train_seconds:5.1f}s  {s.arch}{tag}")  # fmt: skip
+
+    def on_record(self, record: Record) -> None:
+        """One line per promotion or confirmation trained here."""
+        key = record.key
+        self.progress.console.print(f"  {record.reason:<8} {record.accuracy_pct:6.2f}%  at '{key.budget}' seed "
+                                    f"{key.seed}  {record.train_seconds:5.1f}s  {key.arch}")  # fmt: skip
 
     def on_trial(self, done: TrialDone) -> None:
         """Move the bar."""

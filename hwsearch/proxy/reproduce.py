@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from hwsearch.arch import Arch
 from hwsearch.cost import count_cost
-from hwsearch.paper import paper_grid
+from hwsearch.paper import paper_grid, structural_models
 from hwsearch.proxy.budgets import Budget
 from hwsearch.proxy.records import ProxyData, ProxyResult
 from hwsearch.proxy.train import train_proxy
@@ -84,3 +85,44 @@ def reproduce_grid(data: ProxyData, budget: Budget, progress: Progress | None = 
         rows.append(GridRow(model.alpha, model.resolution, model.arch.to_str(), cost.macs, cost.params,
                             result.accuracy_pct, model.top1, result.train_seconds))  # fmt: skip
     return Reproduction(tuple(rows), budget.name, data.name, time.perf_counter() - start)
+
+
+@dataclass(frozen=True)
+class StructuralRow:
+    """One network of the paper's Tables 4-5: its proxy accuracy (mean and s.d. over seeds) and ImageNet top-1."""
+
+    name: str
+    arch: str
+    proxy_accuracy_pct: float
+    proxy_std_pct: float
+    seeds: int
+    imagenet_top1_pct: float
+
+
+@dataclass(frozen=True)
+class StructuralCheck:
+    """Does the proxy order Conv MobileNet > MobileNet > 0.75 MobileNet > Shallow MobileNet, as ImageNet does?"""
+
+    rows: tuple[StructuralRow, ...]
+    budget: str
+
+    @property
+    def ordered_as_paper(self) -> bool:
+        """True when the proxy's order of the four networks is the paper's, strictly."""
+        return not self.wrong_pairs()
+
+    def wrong_pairs(self) -> list[tuple[str, str]]:
+        """Neighbouring pairs (better on ImageNet, worse on ImageNet) that the proxy puts the other way round."""
+        return [(a.name, b.name) for a, b in itertools.pairwise(self.rows)
+                if a.proxy_accuracy_pct <= b.proxy_accuracy_pct]  # fmt: skip
+
+
+def structural_check(data: ProxyData, budget: Budget, progress: Progress | None = None, *,
+                     seeds: int = 2) -> StructuralCheck:  # fmt: skip
+    """Train the paper's four structural variants under ``budget`` with at least ``seeds`` seeds."""
+    models = structural_models()
+    trained = budget.with_overrides(seeds=max(seeds, budget.seeds))
+    results = train_many([m.arch for m in models], data, trained, progress)
+    rows = tuple(StructuralRow(m.name, m.arch.to_str(), r.accuracy_pct, r.accuracy_std_pct, len(r.seeds), m.top1)
+                 for m, r in zip(models, results, strict=True))  # fmt: skip
+    return StructuralCheck(rows, budget.name)

@@ -1,4 +1,9 @@
-"""What a run found, computed from its trials table alone (no drawing here)."""
+"""What a run found, computed from its trials table alone (no drawing here).
+
+The table says at which fidelity each accuracy was scored (``budget``) and which rows are
+the reported front (``on_front``, decided by the search); this module only summarises, and
+never puts a score from one fidelity beside a score from another.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +17,18 @@ from hwsearch.stats import LinearFit, log_macs_fit
 
 @dataclass(frozen=True, eq=False)
 class RunSummary:
-    """The feasible trials, their Pareto front, hypervolumes and the MACs trade-off fit."""
+    """The explored networks, those scored at the report rung, the front there, hypervolumes and fits.
+
+    ``explore_budget`` is the fidelity every network was explored at, ``report_budget`` the
+    one the front is computed at (the same in a single-fidelity run). ``history`` and
+    ``explore_front`` are at the exploration budget, every other figure at the report budget.
+    """
 
     feasible: pd.DataFrame
+    explore_budget: str
+    explore_front: pd.DataFrame
+    report_budget: str
+    at_report: pd.DataFrame
     front: pd.DataFrame
     baselines: pd.DataFrame
     reference: Point
@@ -22,40 +36,61 @@ class RunSummary:
     baseline_hypervolume: float
     history: list[float]
     fit: LinearFit | None
+    front_fit: LinearFit | None
     latency_sources: tuple[str, ...]
 
-
-def default_reference(feasible: pd.DataFrame) -> Point:
-    """One point below the worst feasible accuracy, 10% beyond the slowest latency."""
-    return (float(feasible.accuracy_pct.min()) - 1.0, float(feasible.latency_ms.max()) * 1.1)
-
-
-def _points(frame: pd.DataFrame) -> list[Point]:
-    return list(zip(frame.accuracy_pct.astype(float), frame.latency_ms.astype(float), strict=True))
+    @property
+    def multi_fidelity(self) -> bool:
+        """True when the front was scored above the exploration fidelity."""
+        return self.report_budget != self.explore_budget
 
 
-def summarise(frame: pd.DataFrame, reference: Point | None = None) -> RunSummary:
-    """Front, hypervolume (with ``reference`` or :func:`default_reference`) and fit of a trials table."""
+def default_reference(rows: pd.DataFrame) -> Point:
+    """One point below the worst accuracy, 10% beyond the slowest latency."""
+    return (float(rows.accuracy_pct.min()) - 1.0, float(rows.latency_ms.max()) * 1.1)
+
+
+def _points(frame: pd.DataFrame, column: str = "accuracy_pct") -> list[Point]:
+    return list(zip(frame[column].astype(float), frame.latency_ms.astype(float), strict=True))
+
+
+def _fit(rows: pd.DataFrame) -> LinearFit | None:
+    if rows.macs.nunique() < 2:
+        return None
+    return log_macs_fit(rows.macs.astype(float), rows.accuracy_pct.astype(float))
+
+
+def summarise(frame: pd.DataFrame, explore_budget: str, reference: Point | None = None) -> RunSummary:
+    """Fronts, hypervolumes (with ``reference`` or :func:`default_reference`) and fits of a trials table
+    whose networks were explored at ``explore_budget``."""
     feasible = frame[frame.feasible].sort_values("number").reset_index(drop=True)
     if feasible.empty:
         empty = feasible.iloc[0:0]
-        return RunSummary(feasible, empty, empty, reference or (0.0, 0.0), 0.0, 0.0, [], None, ())
-    ref = reference or default_reference(feasible)
-    points = _points(feasible)
-    # A sampler may propose an architecture again; the front lists each once, first trial first.
-    front = feasible.iloc[pareto(points)].drop_duplicates("arch").reset_index(drop=True)
-    baselines = feasible[feasible.baseline != ""].reset_index(drop=True)
-    fit = None
-    if feasible.macs.nunique() >= 2:
-        fit = log_macs_fit(feasible.macs.astype(float), feasible.accuracy_pct.astype(float))
+        return RunSummary(feasible, explore_budget, empty, explore_budget, empty, empty, empty,
+                          reference or (0.0, 0.0), 0.0, 0.0, [], None, None, ())  # fmt: skip
+    front = feasible[feasible.on_front].sort_values("latency_ms").reset_index(drop=True)
+    report_budget = str(front.budget.iloc[0]) if not front.empty else explore_budget
+    explored = feasible.drop_duplicates("arch")
+    at_report = explored[explored.budget == report_budget].reset_index(drop=True)
+    ref = reference or default_reference(at_report)
+    explore_points = _points(feasible, "explore_accuracy_pct")
+    explore_front = feasible.iloc[pareto(explore_points)].drop_duplicates("arch").reset_index(drop=True)
+    baselines = explored[explored.baseline != ""].reset_index(drop=True)
     return RunSummary(
         feasible=feasible,
+        explore_budget=explore_budget,
+        explore_front=explore_front,
+        report_budget=report_budget,
+        at_report=at_report,
         front=front,
         baselines=baselines,
         reference=ref,
-        hypervolume=hypervolume(points, ref),
-        baseline_hypervolume=hypervolume(_points(baselines), ref),
-        history=hypervolume_history(points, ref),
-        fit=fit,
+        hypervolume=hypervolume(_points(at_report), ref),
+        baseline_hypervolume=hypervolume(_points(baselines[baselines.budget == report_budget]), ref),
+        history=hypervolume_history(explore_points, default_reference(feasible.assign(
+            accuracy_pct=feasible.explore_accuracy_pct))),
+        fit=_fit(at_report),
+        front_fit=_fit(front),
         latency_sources=tuple(sorted(set(feasible.latency_source))),
-    )
+    )  # fmt: skip
+

@@ -24,7 +24,10 @@ _POSITIVE_OPTIONS = {
     "latency_budget_ms": "--latency-budget-ms",
     "macs_budget": "--macs-budget",
     "timeout_min": "--timeout",
+    "train_budget_s": "--train-budget",
 }
+# What a study made before the fidelity ladder searched with: one rung, one seed, no confirmation.
+_BEFORE_LADDER = {"rungs": (), "confirm_seeds": 1}
 
 
 class SearchConfigError(HwsearchError, ValueError):
@@ -40,6 +43,13 @@ class SearchConfig:
     """Options of ``hwsearch run``; see the CLI help for each field's meaning.
 
     ``population`` left at None becomes :func:`default_population` of ``trials``.
+
+    The fidelity ladder: ``trials`` networks are explored at ``budget``; the best
+    ``promote_fraction`` of each rung (by non-dominated rank and crowding) are trained at
+    the next of ``rungs``; before the run ends, the front at the top rung and the networks
+    within ``confirm_margin_pct`` of it are trained there with ``confirm_seeds`` seeds. With
+    no ``rungs`` the run is single-fidelity; ``confirm_seeds`` then applies to ``budget``.
+    ``train_budget_s`` stops exploration once the run's training has taken that many seconds.
     """
 
     device: str = "jetson-nano"
@@ -56,8 +66,15 @@ class SearchConfig:
     data_dir: str | None = None
     agent: str | None = None
     population: int | None = None
+    rungs: tuple[str, ...] = ("standard",)
+    promote_fraction: float = 0.25
+    confirm_seeds: int = 2
+    confirm_margin_pct: float = 0.5
+    train_budget_s: float | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "rungs", tuple(self.rungs))  # a list when read back from the study
+        _check_ladder(self)
         _positive_int("trials", self.trials)
         if self.population is None:
             # Fixed once, from the first trial count: a resumed run with more trials keeps its generations.
@@ -85,7 +102,19 @@ class SearchConfig:
         if unknown:
             raise SearchConfigError(f"the study records unknown setting {unknown[0]!r}", value=unknown[0],
                                     hint="it was made by a newer hwsearch")  # fmt: skip
+        if "rungs" not in data:
+            data = {**data, **_BEFORE_LADDER}
         return cls(**data)
+
+    @property
+    def ladder(self) -> tuple[str, ...]:
+        """Every rung's budget spec, cheapest first: the exploration budget, then ``rungs``."""
+        return (self.budget, *self.rungs)
+
+    @property
+    def top_budget(self) -> str:
+        """The rung the front is confirmed and reported at."""
+        return self.ladder[-1]
 
 
 @dataclass(frozen=True)
@@ -108,3 +137,22 @@ def default_population(trials: int) -> int:
 def _positive_int(name: str, value: Any, low: int = 1) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise SearchConfigError(f"--{name} {value!r} is invalid", value=value, hint=f"an integer >= {low}")
+
+
+def _check_ladder(config: SearchConfig) -> None:
+    from hwsearch.proxy.budgets import get_budget
+
+    for spec in config.ladder:
+        get_budget(spec)  # BudgetError names a bad one and the valid names
+    if len(set(config.ladder)) != len(config.ladder):
+        raise SearchConfigError(f"--rungs {','.join(config.rungs)!r} repeats a budget (exploring at "
+                                f"{config.budget!r})", value=",".join(config.rungs),
+                                hint="each rung a different budget, cheapest first")  # fmt: skip
+    if not (isinstance(config.promote_fraction, (int, float)) and 0 < config.promote_fraction <= 1):
+        raise SearchConfigError(f"--promote {config.promote_fraction!r} is invalid", value=config.promote_fraction,
+                                hint="a fraction in (0, 1]")  # fmt: skip
+    _positive_int("confirm-seeds", config.confirm_seeds)
+    margin = config.confirm_margin_pct
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin < 100:
+        raise SearchConfigError(f"--confirm-margin {margin!r} is invalid", value=margin,
+                                hint="accuracy points, >= 0")  # fmt: skip

@@ -11,11 +11,14 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 import optuna
 from optuna.trial import FrozenTrial
 
 from hwsearch.search.runner import StudyCallback, completed, optimise
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -27,42 +30,80 @@ class TrialDone:
     done_in_study: int
 
 
+class Guard:
+    """Ctrl-C for a loop of Optuna calls: it stops the loop between trials, or the trial at work.
+
+    :meth:`wrap` an objective so that the interrupt raises inside it (Optuna records the
+    trial as failed); pass :meth:`stop_study` as a study callback; call :meth:`check`
+    between calls. Made by :func:`interruptible`.
+    """
+
+    def __init__(self) -> None:
+        self.flag, self.inside = threading.Event(), threading.Event()
+
+    def wrap(self, objective: Callable[[optuna.Trial], T]) -> Callable[[optuna.Trial], T]:
+        """``objective``, raising KeyboardInterrupt at its start if Ctrl-C came, and on Ctrl-C while it runs."""
+
+        def guarded(trial: optuna.Trial) -> T:
+            self.check()
+            self.inside.set()
+            try:
+                return objective(trial)
+            finally:
+                self.inside.clear()
+
+        return guarded
+
+    def stop_study(self, study: optuna.Study, _trial: FrozenTrial) -> None:
+        """A study callback: no further trial once Ctrl-C came."""
+        if self.flag.is_set():
+            study.stop()
+
+    def check(self) -> None:
+        """Raise KeyboardInterrupt if Ctrl-C came (between trials, or its exception was dropped)."""
+        if self.flag.is_set():
+            raise KeyboardInterrupt
+
+
+@contextmanager
+def interruptible() -> Iterator[Guard]:
+    """A :class:`Guard` with Ctrl-C routed to it for the duration of the block."""
+    guard = Guard()
+    # Optuna would log each trial again, with a traceback for one cut short by Ctrl-C.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    with _remember_interrupts(guard.flag, guard.inside):
+        yield guard
+    guard.check()
+
+
 def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], tuple[float, float]], *, target: int | None,
                n_trials: int | None, timeout_min: float | None, callbacks: Sequence[StudyCallback] = (),
-               on_trial: Callable[[TrialDone], None] | None = None) -> None:  # fmt: skip
+               on_trial: Callable[[TrialDone], None] | None = None, guard: Guard | None = None,
+               done_before: int = 0) -> None:  # fmt: skip
     """Run trials until the study holds ``target`` complete ones, this call has run ``n_trials``,
     or the timeout passes.
 
     Ctrl-C raises KeyboardInterrupt here once the trial it interrupted has been recorded
     as failed (or, between trials, once the study is consistent); finished trials stay.
+    Inside an :func:`interruptible` block, pass its ``guard``; ``done_before`` counts the
+    trials the caller ran before this call, for ``on_trial``.
     """
-    # Optuna would log each trial again, with a traceback for one cut short by Ctrl-C.
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    interrupted, inside = threading.Event(), threading.Event()
-    done_here = 0
+    if guard is None:
+        with interruptible() as own:
+            run_trials(study, objective, target=target, n_trials=n_trials, timeout_min=timeout_min,
+                       callbacks=callbacks, on_trial=on_trial, guard=own, done_before=done_before)  # fmt: skip
+        return
+    done_here = done_before
 
     def after_trial(study: optuna.Study, trial: FrozenTrial) -> None:
         nonlocal done_here
         done_here += 1
         if on_trial is not None:
             on_trial(TrialDone(trial.number, done_here, completed(study)))
-        if interrupted.is_set():
-            study.stop()
 
-    def guarded(trial: optuna.Trial) -> tuple[float, float]:
-        if interrupted.is_set():
-            raise KeyboardInterrupt
-        inside.set()
-        try:
-            return objective(trial)
-        finally:
-            inside.clear()
-
-    with _remember_interrupts(interrupted, inside):
-        optimise(study, guarded, target=target, n_trials=n_trials, timeout_min=timeout_min,
-                 callbacks=[*callbacks, after_trial])  # fmt: skip
-    if interrupted.is_set():  # Ctrl-C came between trials, or its exception was dropped
-        raise KeyboardInterrupt
+    optimise(study, guard.wrap(objective), target=target, n_trials=n_trials, timeout_min=timeout_min,
+             callbacks=[*callbacks, after_trial, guard.stop_study])  # fmt: skip
+    guard.check()
 
 
 @contextmanager

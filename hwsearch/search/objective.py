@@ -43,13 +43,16 @@ class Objective:
 
     def __init__(self, space: SearchSpace, latency_fn: LatencyFn, accuracy_fn: AccuracyFn, *,
                  latency_budget_ms: float | None = None, macs_budget: float | None = None,
-                 on_scored: Callable[[Scored], None] | None = None) -> None:  # fmt: skip
+                 on_scored: Callable[[Scored], None] | None = None,
+                 on_trained: Callable[[Arch, ProxyResult], None] | None = None) -> None:  # fmt: skip
         self.space = space
         self.latency_fn = latency_fn
         self.accuracy_fn = accuracy_fn
         self.latency_budget_ms = latency_budget_ms
         self.macs_budget = macs_budget
         self.on_scored = on_scored
+        # Told of each training before the trial finishes, so its records are kept even if the process dies next.
+        self.on_trained = on_trained
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, float]:
         # Which process ran a trial, so that a dead worker's trials can be told apart.
@@ -95,6 +98,8 @@ class Objective:
                 trial.set_user_attr("epoch_accuracy_pct", list(result.epoch_accuracy_pct))
                 trial.set_user_attr("train_seconds", train_seconds)
                 trial.set_user_attr("proxy_arch", result.proxy_arch)
+                if self.on_trained is not None:
+                    self.on_trained(arch, result)
         if self.on_scored is not None:
             baseline = trial.user_attrs.get("baseline")
             self.on_scored(Scored(trial.number, arch.to_str(), accuracy_pct, latency, cost.macs, feasible,

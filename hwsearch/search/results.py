@@ -8,28 +8,70 @@ from optuna.trial import TrialState
 
 from hwsearch.arch import Arch
 from hwsearch.search.config import CONFIG_ATTR, RunError, SearchConfig
+from hwsearch.search.ladder import Standing, front
+from hwsearch.search.records import Record, RecordKey, standings_at
 
 COLUMNS = [
-    "number", "state", "baseline", "feasible", "accuracy_pct", "latency_ms", "latency_source",
-    "macs", "params", "alpha", "resolution", "depth", "train_seconds", "arch", "violations",
-    "finished", "worker",
+    "number", "state", "baseline", "feasible", "accuracy_pct", "budget", "seeds", "accuracy_std_pct", "on_front",
+    "explore_accuracy_pct", "latency_ms", "latency_source", "macs", "params", "alpha", "resolution", "depth",
+    "train_seconds", "arch", "violations", "finished", "worker",
 ]  # fmt: skip
 
 
-def trials_frame(study: optuna.Study) -> pd.DataFrame:
-    """One row per finished trial (complete or failed), in trial order."""
+def feasible_latency(study: optuna.Study) -> dict[str, float]:
+    """Latency (ms) of every feasible explored network, by architecture string."""
+    return {t.user_attrs["arch"]: float(t.user_attrs["latency_ms"])
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.user_attrs.get("feasible")}  # fmt: skip
+
+
+def rung_standings(config: SearchConfig, records: dict[RecordKey, Record],
+                   latency_ms: dict[str, float]) -> dict[str, dict[str, Standing]]:  # fmt: skip
+    """For each rung of the ladder, cheapest first: the networks recorded there, by architecture string."""
+    return {budget: {s.arch: s for s in standings_at(records, budget, latency_ms)} for budget in config.ladder}
+
+
+def report_budget(config: SearchConfig, by_rung: dict[str, dict[str, Standing]]) -> str:
+    """The rung a run's front is computed at: the highest any network reached.
+
+    One rung for the whole front, so that it never compares a cheap score with a higher fidelity's.
+    """
+    reached = [budget for budget in config.ladder if by_rung.get(budget)]
+    return reached[-1] if reached else config.budget
+
+
+def trials_frame(study: optuna.Study, records: dict[RecordKey, Record] | None = None) -> pd.DataFrame:
+    """One row per finished trial (complete or failed), in trial order.
+
+    ``accuracy_pct`` is the network's score at the highest rung it reached (``budget``),
+    the mean of its ``seeds`` there with their standard deviation; ``explore_accuracy_pct``
+    is its exploration score. ``on_front`` marks the reported front: the networks that no
+    other beats at the report rung (the highest any network reached), each once.
+    """
+    config = study_config(study)
+    by_rung = rung_standings(config, records or {}, feasible_latency(study))
+    report = report_budget(config, by_rung)
+    at_report = list(by_rung[report].values())
+    highest = {arch: (budget, s) for budget, here in by_rung.items() for arch, s in here.items()}  # last rung wins
     rows = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)):
         attrs = trial.user_attrs
         if "arch" not in attrs:
             continue  # failed before an architecture was drawn
         arch = Arch.from_str(attrs["arch"])
+        explored = attrs.get("accuracy_pct", float("nan"))
+        budget, standing = highest.get(attrs["arch"], (config.budget, None))
         rows.append({
             "number": trial.number,
             "state": trial.state.name.lower(),
             "baseline": attrs.get("baseline", ""),
             "feasible": bool(attrs.get("feasible", False)) and trial.state == TrialState.COMPLETE,
-            "accuracy_pct": attrs.get("accuracy_pct", float("nan")),
+            "accuracy_pct": standing.accuracy_pct if standing else explored,
+            "budget": budget,
+            "seeds": standing.seeds if standing else int("accuracy_pct" in attrs),
+            "accuracy_std_pct": standing.accuracy_std_pct if standing else 0.0,
+            "on_front": False,
+            "explore_accuracy_pct": explored,
             "latency_ms": attrs.get("latency_ms", float("nan")),
             "latency_source": attrs.get("latency_source", ""),
             "macs": attrs.get("macs"),
@@ -43,7 +85,14 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
             "finished": trial.datetime_complete.isoformat(timespec="seconds") if trial.datetime_complete else "",
             "worker": attrs.get("worker", ""),
         })  # fmt: skip
-    return pd.DataFrame(rows, columns=COLUMNS)
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    if not at_report:  # no records (a run older than the ladder): the front is the exploration's own
+        feasible = frame[frame.feasible]
+        at_report = [Standing(r.arch, r.accuracy_pct, r.latency_ms) for r in feasible.itertuples()]
+    on_front = set(front(at_report))
+    first = ~frame.duplicated("arch") & frame.feasible
+    frame["on_front"] = first & frame.arch.isin(on_front)
+    return frame
 
 
 def study_config(study: optuna.Study) -> SearchConfig:
@@ -53,8 +102,8 @@ def study_config(study: optuna.Study) -> SearchConfig:
 
 def choose_trial(frame: pd.DataFrame, *, number: int | None = None,
                  max_latency_ms: float | None = None) -> pd.Series:  # fmt: skip
-    """A row of :func:`trials_frame`: trial ``number``, else the most accurate feasible trial
-    (at most ``max_latency_ms`` slow when given; the faster of equally accurate ones).
+    """A row of :func:`trials_frame`: trial ``number``, else the most accurate feasible trial at the
+    front's rung (at most ``max_latency_ms`` slow when given; the faster of equally accurate ones).
 
     Raises :class:`~hwsearch.search.config.RunError`, naming what the run does hold, when
     there is no such trial.
@@ -66,6 +115,9 @@ def choose_trial(frame: pd.DataFrame, *, number: int | None = None,
             raise RunError(f"no finished trial {number}", value=number, hint=known)
         return rows.iloc[0]
     feasible = frame[frame.feasible]
+    reported = frame.loc[frame.on_front, "budget"]
+    if len(reported):  # compare like with like: only networks scored at the front's own rung
+        feasible = feasible[feasible.budget == reported.iloc[0]]
     if feasible.empty:
         raise RunError("the run has no feasible trial yet", value=len(frame))
     if max_latency_ms is not None:

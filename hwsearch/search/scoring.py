@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from hwsearch.arch import Arch, mobilenet_v1
 from hwsearch.data import load_dataset
 from hwsearch.measurement import Measurement
-from hwsearch.proxy.budgets import get_budget
+from hwsearch.proxy.budgets import Budget, get_budget
 from hwsearch.proxy.records import EpochCallback, ProxyData, ProxyResult
 from hwsearch.search.config import SearchConfig
 from hwsearch.search.objective import AccuracyFn, LatencyFn, Objective, Scored
+from hwsearch.search.records import RecordKey, Trainer
 from hwsearch.space import SearchSpace
 
 # The network on which the run's latency source is chosen: small, so a measurement of it is quick.
@@ -42,21 +43,39 @@ def latency_function(config: SearchConfig, source: str | None = None) -> tuple[L
     return latency, source
 
 
-def accuracy_function(config: SearchConfig, threads: int | None = None) -> AccuracyFn:
+def training_functions(config: SearchConfig, threads: int | None = None) -> tuple[AccuracyFn, Trainer]:
     """Proxy training on the run's data set, which is loaded (and checked) now.
 
-    ``threads`` is this process's share of the CPU (default: every core), so that several
-    workers on one machine do not each claim all of it.
+    The first function trains an explored network at ``config.budget`` (all of its seeds);
+    the second trains one record, any rung's budget with one seed. ``threads`` is this
+    process's share of the CPU (default: every core), so that several workers on one
+    machine do not each claim all of it.
     """
-    budget = get_budget(config.budget)
-    data = ProxyData.from_dataset(load_dataset(config.dataset, data_dir=config.data_dir), budget)
+    dataset = load_dataset(config.dataset, data_dir=config.data_dir)
+    data: dict[str, ProxyData] = {}
+
+    def data_for(budget: Budget) -> ProxyData:
+        # Budgets that differ only in seeds share their images.
+        spec = repr(budget.with_overrides(seed=0, seeds=1, name=""))
+        if spec not in data:
+            data[spec] = ProxyData.from_dataset(dataset, budget)
+        return data[spec]
+
+    explore_budget = get_budget(config.budget)
+    data_for(explore_budget)
 
     def accuracy(arch: Arch, on_epoch: EpochCallback | None) -> ProxyResult:
         from hwsearch.proxy.train import train_proxy
 
-        return train_proxy(arch, data, budget, on_epoch=on_epoch, threads=threads)
+        return train_proxy(arch, data_for(explore_budget), explore_budget, on_epoch=on_epoch, threads=threads)
 
-    return accuracy
+    def train(key: RecordKey) -> ProxyResult:
+        from hwsearch.proxy.train import train_proxy
+
+        budget = get_budget(key.budget).with_overrides(seeds=1, seed=key.seed)
+        return train_proxy(Arch.from_str(key.arch), data_for(budget), budget, threads=threads)
+
+    return accuracy, train
 
 
 @dataclass(frozen=True)
@@ -65,16 +84,17 @@ class Scoring:
 
     latency: LatencyFn
     accuracy: AccuracyFn
+    train: Trainer
     source: str
 
     @classmethod
     def for_config(cls, config: SearchConfig, *, source: str | None = None, threads: int | None = None) -> Scoring:
         """Latency from ``source`` (or the best available) and proxy training, as ``config`` asks."""
         latency, chosen = latency_function(config, source)
-        return cls(latency, accuracy_function(config, threads), chosen)
+        return cls(latency, *training_functions(config, threads), chosen)
 
-    def objective(self, config: SearchConfig, space: SearchSpace,
-                  on_scored: Callable[[Scored], None] | None = None) -> Objective:  # fmt: skip
+    def objective(self, config: SearchConfig, space: SearchSpace, *, on_scored: Callable[[Scored], None] | None = None,
+                  on_trained: Callable[[Arch, ProxyResult], None] | None = None) -> Objective:  # fmt: skip
         """The study's objective: constraints, latency, then proxy training of the feasible."""
         return Objective(space, self.latency, self.accuracy, latency_budget_ms=config.latency_budget_ms,
-                         macs_budget=config.macs_budget, on_scored=on_scored)  # fmt: skip
+                         macs_budget=config.macs_budget, on_scored=on_scored, on_trained=on_trained)  # fmt: skip

@@ -11,20 +11,28 @@ wherever it is started::
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import optuna
+import pandas as pd
 from optuna.storages import RDBStorage
 
+from hwsearch.arch import Arch
+from hwsearch.proxy.budgets import get_budget
+from hwsearch.proxy.records import ProxyResult
 from hwsearch.search.config import STUDY_NAME, RunError, SearchConfig, Worker
-from hwsearch.search.loop import TrialDone, run_trials
+from hwsearch.search.ladder import Standing, confirmations, promotions
+from hwsearch.search.loop import TrialDone, interruptible, run_trials
 from hwsearch.search.objective import Scored
-from hwsearch.search.results import trials_frame
+from hwsearch.search.records import Record, RecordKey, RecordStore, standings_at
+from hwsearch.search.results import feasible_latency, trials_frame
 from hwsearch.search.runner import (
     DEVICE_ATTR,
     SOURCE_ATTR,
@@ -46,6 +54,8 @@ from hwsearch.search.scoring import Scoring
 from hwsearch.space import SearchSpace, load_space
 
 STUDY_FILE = "study.db"
+# Seconds a finished worker waits between looks at trainings other workers still hold.
+POLL_S = 2.0
 # A process alone on its machine: every core, the default heartbeat.
 ONE_PROCESS = Worker()
 
@@ -63,6 +73,7 @@ class Session:
     config: SearchConfig
     space: SearchSpace
     scoring: Scoring | None = None
+    records: RecordStore | None = None
     # Trials interrupted by the last stop (and baselines now due) that this session enqueued again.
     requeued: int = 0
 
@@ -85,7 +96,7 @@ class Session:
         opened = open_storage(storage or sqlite_url(out_dir), heartbeat_s=worker.heartbeat_s)
         pins = {DEVICE_ATTR: _device_text(config), SOURCE_ATTR: scoring.source}
         study = create_study(config, opened, study_name, space, pins=pins)
-        return cls(study, opened, config, space, scoring)
+        return cls(study, opened, config, space, scoring, RecordStore(opened, study_name))
 
     @classmethod
     def resume(cls, out_dir: Path, *, storage: str | None = None, study_name: str = STUDY_NAME,
@@ -105,9 +116,10 @@ class Session:
         study, stored, space = load_study(opened, study_name, load_space, seed_offset=trial_count(opened, study_name))
         config = replace(stored, trials=stored.trials if trials is None else trials, timeout_min=timeout_min)
         scoring = Scoring.for_config(config, source=study_pin(study, SOURCE_ATTR), threads=worker.threads)
-        requeued = fail_interrupted(study, opened) if storage is None else 0
+        records = RecordStore(opened, study_name)
+        requeued = fail_interrupted(study, opened) + records.fail_interrupted() if storage is None else 0
         requeued += enqueue_due_baselines(study, config, space)
-        return cls(study, opened, config, space, scoring, requeued)
+        return cls(study, opened, config, space, scoring, records, requeued)
 
     @classmethod
     def join(cls, storage: str, *, study_name: str = STUDY_NAME, worker: Worker = ONE_PROCESS) -> Session:
@@ -126,7 +138,7 @@ class Session:
                              f"created with", value=config.device,
                              hint="copy the profile file from the machine that created the study")  # fmt: skip
         scoring = Scoring.for_config(config, source=study_pin(study, SOURCE_ATTR), threads=worker.threads)
-        return cls(study, opened, config, space, scoring)
+        return cls(study, opened, config, space, scoring, RecordStore(opened, study_name))
 
     @classmethod
     def open(cls, run_dir: Path, *, storage: str | None = None, study_name: str = STUDY_NAME) -> Session:
@@ -135,7 +147,7 @@ class Session:
             check_study_file(run_dir / STUDY_FILE)
         opened = open_storage(storage or sqlite_url(run_dir))
         study, config, space = load_study(opened, study_name, load_space)
-        return cls(study, opened, config, space)
+        return cls(study, opened, config, space, records=RecordStore.existing(opened, study_name))
 
     @property
     def target(self) -> int:
@@ -152,19 +164,94 @@ class Session:
         return completed(self.study)
 
     def run(self, *, n_trials: int | None = None, on_scored: Callable[[Scored], None] | None = None,
-            on_trial: Callable[[TrialDone], None] | None = None) -> None:  # fmt: skip
-        """Run trials until the study holds :attr:`target` finished ones, or until this call has
-        run ``n_trials``; the config's timeout applies to a run that aims for its target.
+            on_trial: Callable[[TrialDone], None] | None = None, on_record: Callable[[Record], None] | None = None,
+            poll_s: float = POLL_S) -> None:  # fmt: skip
+        """Explore, promote and confirm until the run is done, or until this call has explored ``n_trials``.
 
-        ``on_scored`` sees each candidate's scores as soon as they are known, ``on_trial``
-        each finished trial. Ctrl-C raises KeyboardInterrupt once the study is consistent.
+        A worker first takes any waiting training (a promotion or confirmation, any worker's),
+        else explores one more network. Once the study holds :attr:`target` explored networks
+        (or the exploration's training budget is spent), the front at the top rung and the
+        networks near it are confirmed, and the call returns when no training is left, after
+        waiting for other workers' if need be. The config's timeout ends it where it stands.
+
+        ``on_scored`` sees each explored candidate's scores, ``on_trial`` each finished trial,
+        ``on_record`` each promotion or confirmation trained here. Ctrl-C raises
+        KeyboardInterrupt once the study is consistent; what finished stays.
         """
-        if self.scoring is None:
+        if self.scoring is None or self.records is None:
             raise RunError("this session was opened to read, not to run trials", value=self.study.study_name)
-        objective = self.scoring.objective(self.config, self.space, on_scored)
-        run_trials(self.study, objective, target=self.target if n_trials is None else None, n_trials=n_trials,
-                   timeout_min=self.config.timeout_min if n_trials is None else None,
-                   callbacks=[baselines_callback(self.config, self.space)], on_trial=on_trial)  # fmt: skip
+        scoring, records = self.scoring, self.records
+        objective = scoring.objective(self.config, self.space, on_scored=on_scored, on_trained=self._keep_training)
+        callbacks = [baselines_callback(self.config, self.space)]
+        deadline = None if self.config.timeout_min is None else time.monotonic() + 60 * self.config.timeout_min
+        explored = 0
+        with interruptible() as guard:
+            while deadline is None or time.monotonic() < deadline:
+                done = records.run_one(scoring.train, wrap=guard.wrap, callbacks=[guard.stop_study])
+                if done is not None:
+                    if on_record is not None:
+                        on_record(done)
+                    self.promote()
+                elif self._may_explore(n_trials, explored):
+                    run_trials(self.study, objective, target=self.target if n_trials is None else None, n_trials=1,
+                               timeout_min=None, callbacks=callbacks, on_trial=on_trial, guard=guard,
+                               done_before=explored)  # fmt: skip
+                    explored += 1
+                    self.promote()
+                elif n_trials is not None:
+                    return  # a worker with a quota leaves the finish to the others
+                elif not (self.promote() or self.confirm()):
+                    if not records.revive():
+                        return
+                    time.sleep(poll_s)  # other workers are training what is left
+                guard.check()
+
+    def _may_explore(self, n_trials: int | None, explored: int) -> bool:
+        if n_trials is not None:
+            return explored < n_trials
+        budget_s = self.config.train_budget_s
+        if budget_s is not None and self.records is not None and self.records.train_seconds() >= budget_s:
+            return False
+        return self.completed() < self.target
+
+    def _keep_training(self, arch: Arch, result: ProxyResult) -> None:
+        """Store an explored network's training as its exploration records, one per seed."""
+        assert self.records is not None
+        share = result.train_seconds / len(result.seeds)
+        for i, (seed, accuracy) in enumerate(zip(result.seeds, result.seed_accuracy_pct, strict=True)):
+            curve = result.epoch_accuracy_pct if i == 0 else ()
+            key = RecordKey(arch.to_str(), self.config.budget, seed)
+            self.records.add(Record(key, accuracy, share, "explore", curve, result.proxy_arch))
+
+    def standings(self, budget: str) -> list[Standing]:
+        """Every feasible explored network recorded at ``budget``, with its mean accuracy there."""
+        records = self.records.records() if self.records is not None else {}
+        return standings_at(records, budget, feasible_latency(self.study))
+
+    def promote(self) -> int:
+        """Queue the promotions each rung has earned so far; returns how many were queued."""
+        assert self.records is not None
+        done, pending = self.records.records(), self.records.pending()
+        queued = 0
+        for lower, upper in itertools.pairwise(self.config.ladder):
+            promoted = {k.arch for k in (*done, *pending) if k.budget == upper}
+            archs = promotions(self.standings(lower), self.config.promote_fraction, promoted)
+            seed = get_budget(upper).seed
+            queued += len(self.records.enqueue([RecordKey(a, upper, seed) for a in archs], "promote"))
+        return queued
+
+    def confirm(self) -> int:
+        """Queue more seeds at the top rung for its front and the networks near it; returns how many."""
+        assert self.records is not None
+        top, seeds = self.config.top_budget, self.config.confirm_seeds
+        need = confirmations(self.standings(top), self.config.confirm_margin_pct, seeds)
+        first = get_budget(top).seed
+        keys = [RecordKey(arch, top, first + i) for arch in need for i in range(seeds)]
+        return len(self.records.enqueue(keys, "confirm"))
+
+    def frame(self) -> pd.DataFrame:
+        """The trials table: each network at the highest rung it reached, the reported front marked."""
+        return trials_frame(self.study, self.records.records() if self.records is not None else None)
 
     def write_outputs(self, out_dir: Path) -> list[Path]:
         """Trials table, plots and reports of the study into ``out_dir``; returns the files written."""
@@ -173,7 +260,8 @@ class Session:
         config = self.config
         meta = {"device": config.device, "space": config.space, "sampler": config.sampler, "seed": str(config.seed),
                 "proxy": f"budget '{config.budget}' on {config.dataset}", "study": self.study.study_name}  # fmt: skip
-        outputs = write_run_report(trials_frame(self.study), out_dir, device=Path(config.device).stem, meta=meta)
+        outputs = write_run_report(self.frame(), out_dir, device=Path(config.device).stem,
+                                   explore_budget=config.budget, meta=meta)  # fmt: skip
         return [p for p in vars(outputs).values() if p is not None]
 
 
