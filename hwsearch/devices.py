@@ -12,6 +12,11 @@ Optional sections describe the device for latency *prediction* (see
 bandwidth), ``runtime`` (the runtime configuration the profile's figures refer to),
 ``sources`` (citations by key) and ``calibration`` (published or measured whole-network
 latencies, each with its source). Files without them stay valid.
+
+A board measured under several runtimes names each one under ``configurations`` (e.g.
+``ncnn``, ``tflite-uint8``) instead of one ``runtime``; ``NAME:CONFIG`` (``--device
+raspberry-pi-4:tflite-uint8``) chooses one, and a calibration point says which it belongs
+to with ``config:``.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from hwsearch.yamlfile import available_names, named_dirs, parse_model, read_tex
 
 PROFILE_FOLDER = "device_profiles"
 DEFAULT_DEVICE = "local-cpu"
+CONFIG_SEPARATOR = ":"  # NAME:CONFIG chooses one of a profile's configurations
 
 PositiveInt = Annotated[int, Field(strict=True, ge=1)]
 NonNegativeInt = Annotated[int, Field(strict=True, ge=0)]
@@ -122,7 +128,8 @@ class RuntimeSpec(_Model):
 class CalibrationPoint(_Model):
     """A whole-network latency: the paper's MobileNet at ``alpha``/``resolution``, or any ``arch`` string.
 
-    ``runtime``, ``threads`` and ``precision`` default to the profile's ``runtime``;
+    ``config`` names one of the profile's ``configurations``; otherwise ``runtime``,
+    ``threads`` and ``precision`` default to the profile's default configuration.
     ``source`` is a key of the profile's ``sources`` or a free-text citation.
     """
 
@@ -130,6 +137,7 @@ class CalibrationPoint(_Model):
     resolution: PositiveInt | None = None
     arch: str | None = None
     latency_ms: PositiveFloat
+    config: Annotated[str, Field(min_length=1)] | None = None  # a key of the profile's configurations
     runtime: Annotated[str, Field(min_length=1)] | None = None
     threads: PositiveInt | None = None
     precision: Precision | None = None
@@ -146,6 +154,8 @@ class CalibrationPoint(_Model):
                 Arch.from_str(self.arch)
             except ArchError as exc:
                 raise ValueError(f"arch is not a valid architecture string: {exc}") from None
+        if self.config is not None and (self.runtime, self.threads, self.precision) != (None, None, None):
+            raise ValueError("give either config or runtime/threads/precision, not both")
         return self
 
 
@@ -158,6 +168,8 @@ class DeviceProfile(_Model):
     family: Family | None = None
     hardware: HardwareSpec = HardwareSpec()
     runtime: RuntimeSpec | None = None
+    configurations: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")], RuntimeSpec] = {}
+    configuration: str | None = None  # the chosen one (NAME:CONFIG); None: the first, or the user's points
     measurement: MeasurementSpec = MeasurementSpec()
     agent_url: AgentUrl | None = None
     sources: dict[str, Annotated[str, Field(min_length=1)]] = {}
@@ -168,12 +180,45 @@ class DeviceProfile(_Model):
     @classmethod
     def _sources_known(cls, points: tuple[CalibrationPoint, ...], info: ValidationInfo) -> tuple[CalibrationPoint, ...]:
         sources = info.data.get("sources") or {}
+        configs = info.data.get("configurations") or {}
         for i, point in enumerate(points):
             # A one-word source is a citation key (S1, S3, ...); a typo must not pass as free text.
             if not any(ch.isspace() for ch in point.source) and point.source not in sources:
                 known = ", ".join(sources) or "none defined"
                 raise ValueError(f"point {i}: source {point.source!r} is not a key of sources ({known})")
+            if point.config is not None and point.config not in configs:
+                known = ", ".join(configs) or "none defined"
+                raise ValueError(f"point {i}: config {point.config!r} is not a key of configurations ({known})")
         return points
+
+    @model_validator(mode="after")
+    def _one_runtime(self) -> DeviceProfile:
+        if self.configurations and self.runtime is not None:
+            raise ValueError("give either runtime or configurations, not both")
+        if self.configuration is not None and self.configuration not in self.configurations:
+            raise ValueError(f"configuration {self.configuration!r} is not one of {self.configuration_names()}")
+        return self
+
+    def configuration_names(self) -> str:
+        """The configuration keys, comma-separated (``none`` for a one-runtime profile)."""
+        return ", ".join(self.configurations) or "none"
+
+    @property
+    def default_configuration(self) -> str | None:
+        """The configuration used when none is chosen: the chosen one, else the first listed."""
+        return self.configuration or next(iter(self.configurations), None)
+
+    def with_configuration(self, name: str) -> DeviceProfile:
+        """This profile with configuration ``name`` chosen; :class:`DeviceError` lists the valid ones."""
+        if name not in self.configurations:
+            valid = ", ".join(self.configurations) or "none: this profile has a single runtime"
+            raise DeviceError(self.source, "configuration", name, f"a configuration of {self.name}: {valid}")
+        return self.model_copy(update={"configuration": name})
+
+    @property
+    def label(self) -> str:
+        """``NAME`` or ``NAME:CONFIG`` when a configuration is chosen: what ``--device`` takes."""
+        return f"{self.name}{CONFIG_SEPARATOR}{self.configuration}" if self.configuration else self.name
 
     @property
     def settings(self) -> MeasureSettings:
@@ -188,12 +233,24 @@ class DeviceProfile(_Model):
 
     @property
     def runtime_config(self) -> RuntimeSpec:
-        """The configuration the profile's published figures refer to (``runtime``, else the measured one)."""
+        """The configuration the profile predicts by default: the chosen or first of ``configurations``,
+        else ``runtime``, else the measured one."""
+        name = self.default_configuration
+        if name is not None:
+            return self.configurations[name]
         return self.runtime if self.runtime is not None else self.measurement_config
 
+    def config_name(self, config: RuntimeSpec) -> str | None:
+        """The key of ``config`` in ``configurations``, or None."""
+        return next((name for name, spec in self.configurations.items() if spec == config), None)
+
     def point_config(self, point: CalibrationPoint) -> RuntimeSpec:
-        """The runtime configuration of ``point``: its own fields, the profile's ``runtime`` for the rest."""
-        base = self.runtime_config
+        """The runtime configuration of ``point``: its ``config``, else its own fields with the
+        profile's first configuration (or ``runtime``) for the rest."""
+        if point.config is not None:
+            return self.configurations[point.config]
+        name = next(iter(self.configurations), None)
+        base = self.configurations[name] if name is not None else self.runtime_config
         same_runtime = point.runtime in (None, base.name)
         threads = point.threads if point.threads is not None or not same_runtime else base.threads
         precision = point.precision or base.precision
@@ -235,22 +292,36 @@ def available_devices() -> list[str]:
     return available_names(PROFILE_FOLDER)
 
 
+def split_selector(name_or_path: str | Path) -> tuple[str | Path, str | None]:
+    """``"raspberry-pi-4:tflite-uint8"`` -> ``("raspberry-pi-4", "tflite-uint8")``; else ``(name_or_path, None)``."""
+    if isinstance(name_or_path, Path):
+        return name_or_path, None
+    head, sep, tail = name_or_path.rpartition(CONFIG_SEPARATOR)
+    # A configuration key has no path separator; "C:/x.yaml" or "dir:x/y.yaml" stays a path.
+    if not sep or not head or not tail or "/" in tail or "\\" in tail or tail.endswith((".yaml", ".yml")):
+        return name_or_path, None
+    return head, tail
+
+
 def resolve_device(name_or_path: str | Path) -> Path:
-    """The file for a profile name or path; :class:`DeviceError` lists the known names if none matches."""
-    return resolve_named(name_or_path, PROFILE_FOLDER, DeviceError, "device")
+    """The file for a profile name or path (a ``:CONFIG`` suffix is ignored); :class:`DeviceError`
+    lists the known names if none matches."""
+    return resolve_named(split_selector(name_or_path)[0], PROFILE_FOLDER, DeviceError, "device")
 
 
 def load_device(name_or_path: str | Path = DEFAULT_DEVICE) -> DeviceProfile:
-    """Load and validate a device profile from a name in :func:`profile_dirs` or a YAML path.
+    """Load and validate a device profile from a name in :func:`profile_dirs` or a YAML path,
+    optionally followed by ``:CONFIG`` to choose one of its configurations.
 
     The profile's ``name`` must equal the file name without ``.yaml``, so that a name
     always means one file.
     """
-    path = resolve_device(name_or_path)
+    target, config = split_selector(name_or_path)
+    path = resolve_device(target)
     profile = parse_device(read_text(path, DeviceError), source=str(path))
     if profile.name != path.stem:
         raise DeviceError(str(path), "name", profile.name, f"the file name without .yaml, {path.stem!r}")
-    return profile
+    return profile if config is None else profile.with_configuration(config)
 
 
 def parse_device(text: str, *, source: str = "<string>") -> DeviceProfile:

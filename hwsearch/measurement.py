@@ -37,6 +37,8 @@ PRECISIONS = ("fp32", "fp16")
 NOISY_CV = 0.05
 # Bump when the meaning of a settings field changes, so old cache entries stop matching.
 _SETTINGS_VERSION = 1
+# Old Measurement keys -> their names now (they always were in-sample residuals).
+_RENAMED = {"fit_rms_pct": "fit_residual_rms_pct", "fit_max_pct": "fit_residual_max_pct"}
 
 
 @dataclass(frozen=True)
@@ -177,9 +179,15 @@ class Measurement:
     figure was measured, read from a lookup table, or predicted.
 
     A ``lut`` or ``predicted`` figure has no timed runs (``runs == 0``, every statistic
-    equal to the estimate) and says how far it can be trusted: ``fit_points`` whole-network
-    measurements fitted its model, leaving residuals of ``fit_rms_pct`` (root mean square)
-    and ``fit_max_pct`` (largest) percent; ``basis`` names what it rests on in words.
+    equal to the estimate) and says how far it can be trusted: ``expected_error_pct`` is
+    its expected relative error, cross-validated at its number of calibration points
+    (``error_basis`` says how, e.g. ``cross-validated, 1 point``). ``fit_points``
+    whole-network measurements fitted its model, leaving in-sample residuals of
+    ``fit_residual_rms_pct`` (root mean square) and ``fit_residual_max_pct`` (largest)
+    percent: how well the model passes through its own points, not how well it predicts
+    others (one point always fits exactly). ``basis`` names what it rests on in words.
+    A measured figure has ``expected_error_pct == 0`` and an empty ``error_basis``; its
+    spread is in its timing statistics (:attr:`cv`). :attr:`uncertainty` says either in words.
     """
 
     median_ms: float
@@ -202,8 +210,10 @@ class Measurement:
     device: str = ""
     model_sha256: str = ""
     fit_points: int = 0
-    fit_rms_pct: float = 0.0
-    fit_max_pct: float = 0.0
+    fit_residual_rms_pct: float = 0.0
+    fit_residual_max_pct: float = 0.0
+    expected_error_pct: float = 0.0
+    error_basis: str = ""
     basis: str = ""
 
     def __post_init__(self) -> None:
@@ -211,7 +221,8 @@ class Measurement:
             raise MeasurementError(
                 f"measurement source {self.source!r} is unknown", value=self.source, hint=f"one of {', '.join(SOURCES)}"
             )
-        for name in ("median_ms", "p90_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "fit_rms_pct", "fit_max_pct"):
+        for name in ("median_ms", "p90_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "fit_residual_rms_pct",
+                     "fit_residual_max_pct", "expected_error_pct"):  # fmt: skip
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise MeasurementError(f"measurement {name} = {value!r} is invalid", value=value)
@@ -229,6 +240,7 @@ class Measurement:
             "timestamp",
             "device",
             "model_sha256",
+            "error_basis",
             "basis",
         ):
             if not isinstance(getattr(self, name), str):
@@ -253,19 +265,37 @@ class Measurement:
         return self.cv > NOISY_CV
 
     @property
+    def uncertainty(self) -> str:
+        """How far the figure can be trusted, in words.
+
+        ``±14% (cross-validated, 1 point)`` for an estimate; ``measured, 50 runs, cv 1.2%``
+        for a measurement.
+        """
+        if self.is_measured:
+            return f"measured, {self.runs} run{'s' if self.runs != 1 else ''}, cv {self.cv:.1%}"
+        basis = self.error_basis or "no cross-validated error recorded"
+        return f"±{self.expected_error_pct:.0f}% ({basis})"
+
+    @property
     def is_measured(self) -> bool:
         """True only for a latency timed on a device, never for a table look-up or prediction."""
         return self.source == "measured"
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict of the stored fields (``cv`` and ``noisy`` are derived, not stored)."""
+        """Plain dict of the stored fields (``cv``, ``noisy`` and ``uncertainty`` are derived, not stored)."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Measurement:
-        """Rebuild from :meth:`to_dict`; unknown or missing keys raise :class:`MeasurementError`."""
+        """Rebuild from :meth:`to_dict`; unknown or missing keys raise :class:`MeasurementError`.
+
+        Records written before the residual fields were renamed (``fit_rms_pct``,
+        ``fit_max_pct``: cache entries, agent answers, stored trials) read under the new
+        names; they carry no expected error (0, with an empty ``error_basis``).
+        """
         if not isinstance(data, Mapping):
             raise MeasurementError("a measurement must be a JSON object", value=data)
+        data = {_RENAMED.get(key, key): value for key, value in data.items()}
         names = [f.name for f in fields(cls)]
         unknown = sorted(set(data) - set(names))
         if unknown:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,7 @@ from _latency_support import FAST_PROFILE, TINY_SPACE
 
 from hwsearch.arch import mobilenet_v1
 from hwsearch.cli import main
+from hwsearch.devices import load_device
 from hwsearch.report.latency_plots import validation_figure
 
 
@@ -44,15 +46,22 @@ def _one_error_line(capsys) -> str:
     return lines[0]
 
 
-def test_devices_lists_profiles_with_sources_points_and_residuals(capsys):
+def test_devices_lists_profiles_with_sources_points_and_expected_errors(capsys):
     assert main(["devices"]) == 0
     out = capsys.readouterr().out
     for name in ("local-cpu", "raspberry-pi-4", "pixel-3", "pixel-2", "jetson-nano", "jetson-nano-cpu", "jetson-tx2"):
         assert name in out
     assert "measured (this machine)" in out and "predicted" in out
     assert "tflite fp32, 4 threads" in out
-    assert "4 published + 0 measured" in out
-    assert "rms " in out
+    assert "4 (4 + 0)" in out  # pixel-3: 4 points in its configuration, all published
+    # One row per configuration, each with its cross-validated error at its number of points.
+    rows = {line.split()[0]: line for line in out.splitlines() if line.strip().startswith(("raspberry", "jetson"))}
+    for config in ("ncnn", "armnn", "tflite-fp32", "tflite-uint8"):
+        assert f"raspberry-pi-4:{config}" in rows
+    assert re.search(r"predicted ±\d+% \(1 point\)", rows["raspberry-pi-4:ncnn"])
+    assert re.search(r"predicted ±\d+% \(16 points\)", rows["raspberry-pi-4:tflite-uint8"])
+    assert re.search(r"predicted ±\d+% \(1 point\)", rows["jetson-nano:ncnn-vulkan"])
+    assert "cross-validated" in out
 
 
 def test_calibrate_shows_the_fit_of_a_shipped_profile(capsys):
@@ -60,7 +69,8 @@ def test_calibrate_shows_the_fit_of_a_shipped_profile(capsys):
     out = capsys.readouterr().out
     assert "predicts tflite fp32, 4 threads" in out
     assert "0.25-128" in out and "residual" in out
-    assert "leave-one-out over 4 points" in out
+    assert "leave-one-out over its own 4 points" in out
+    assert re.search(r"expected error of a prediction: ±\d+% \(cross-validated, 4 points", out)
 
 
 def test_calibrate_with_my_points_refits_the_profile(capsys, calibrated, tmp_path):
@@ -71,7 +81,31 @@ def test_calibrate_with_my_points_refits_the_profile(capsys, calibrated, tmp_pat
     assert "2 points from" in out
     assert (tmp_path / "fast-cpu.points.csv").is_file()
     assert "predicts onnxruntime fp32, 1 thread" in out
-    assert "placeholder units" in out  # no hardware facts in this profile
+    # No x86 grid is published: the error is cross-validated on the ARM CPU configurations it borrows.
+    assert re.search(r"expected error of a prediction: ±\d+% \(cross-validated, 4 points, over \d+ x86-cpu", out)
+    assert "in-sample residuals" in out
+
+
+def test_calibrate_a_new_board_from_two_recipe_points(capsys, tmp_path):
+    # A renamed copy of raspberry-pi-4 for another board: two of its own points, as the README's recipe says.
+    board = tmp_path / "my-board.yaml"
+    board.write_text(load_device("raspberry-pi-4").model_dump_json().replace('"raspberry-pi-4"', '"my-board"'),
+                     encoding="utf-8")  # fmt: skip
+    points = tmp_path / "two.csv"
+    points.write_text("alpha,resolution,latency_ms\n1.0,224,200\n0.25,224,30\n", encoding="utf-8")
+    assert main(["calibrate", "--device", str(board), "--points", str(points)]) == 0
+    out = capsys.readouterr().out
+    assert "my-board: predicts onnxruntime fp32, 4 threads" in out
+    assert re.search(r"expected error of a prediction: ±\d+% \(cross-validated, 2 points, over 5 arm-cpu", out)
+    assert "measure next: 1-128" in out
+
+
+def test_calibrate_shows_a_chosen_configuration(capsys):
+    assert main(["calibrate", "--device", "raspberry-pi-4:tflite-uint8"]) == 0
+    out = capsys.readouterr().out
+    assert "raspberry-pi-4:tflite-uint8: predicts tflite-1.15 int8, 4 threads" in out
+    assert "leave-one-out over its own 16 points" in out
+    assert "cross-validated at 8 points over 5 arm-cpu configurations; 16 points fitted" in out
 
 
 def test_calibrate_with_a_bad_points_file_is_one_line(capsys, calibrated, tmp_path):
@@ -112,6 +146,16 @@ def test_latency_of_a_board_without_agent_is_a_labelled_prediction(capsys):
     assert "NOT measured" in out and "source: predicted" in out
     assert "tflite, fp32, 4 threads" in out
     assert "residuals rms" in out
+    assert re.search(r"latency: [\d.]+ ms ±\d+% \(cross-validated, 4 points, over \d+ arm-cpu configurations\)", out)
+
+
+def test_latency_of_a_chosen_configuration_names_it_and_its_error(capsys):
+    assert main(["latency", "--alpha", "0.5", "--resolution", "160", "--device", "jetson-nano:tf-trt"]) == 0
+    out = capsys.readouterr().out
+    assert "device: jetson-nano:tf-trt" in out and "tf-trt, fp16" in out
+    assert re.search(r"±\d+% \(cross-validated, 1 point, over 3 nvidia-gpu configurations\)", out)
+    assert main(["latency", "--alpha", "0.5", "--device", "jetson-nano:tensorrt"]) == 2
+    assert "'tensorrt' is not allowed (a configuration of jetson-nano: ncnn-vulkan, tf-trt)" in _one_error_line(capsys)
 
 
 def test_profile_dry_run_and_a_short_build(capsys, calibrated, space, tmp_path):

@@ -80,6 +80,11 @@ def test_build_measures_for_real_resumes_and_predicts(tmp_path, tiny):
     assert m.median_ms == pytest.approx(fit.a * total - fit.phi * boundary + fit.c_ms)
     assert (m.source, m.runs, m.fit_points, m.device) == ("lut", 0, 3, "fast-cpu")
     assert not m.is_measured and "lookup table fast-cpu.lut.csv" in m.basis
+    # The expected error is each anchor predicted by the fit to the other two, not the in-sample residual.
+    assert len(fit.loo_errors_pct) == 3
+    assert m.expected_error_pct == pytest.approx(np.mean(np.abs(fit.loo_errors_pct)))
+    assert m.error_basis == "cross-validated, leave-one-out over 3 anchor networks"
+    assert m.uncertainty.startswith("±") and m.fit_residual_rms_pct == pytest.approx(fit.rms_pct)
 
     # The device is local, so the best source is a measurement; the table on request.
     assert latency_for(arch, device).source == "measured"
@@ -126,6 +131,7 @@ def test_the_overhead_fit_recovers_a_known_correction(tmp_path, tiny):
     fit = table.overhead
     assert (fit.a, fit.phi, fit.c_ms) == pytest.approx((1.0, 0.8, 0.02), abs=1e-6)
     assert fit.max_pct < 1e-6
+    assert max(abs(e) for e in fit.loo_errors_pct) < 1e-4  # an exact formula also predicts left-out anchors
     # The sum's multiplier is held near 1 (a ridge), but a clear trend in the anchors moves it.
     assert _synthetic_table(tmp_path, 1.2, 0.8, 0.02, anchors).overhead.a > 1.1
 

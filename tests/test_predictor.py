@@ -1,76 +1,18 @@
 from __future__ import annotations
 
-import itertools
 import time
 
 import numpy as np
 import pytest
 
-from hwsearch.arch import Arch, Stage, Stem, mobilenet_v1
-from hwsearch.devices import RuntimeSpec, load_device, parse_device
+from hwsearch.arch import mobilenet_v1
+from hwsearch.devices import RuntimeSpec, load_device
 from hwsearch.errors import DeviceError, MeasurementError
-from hwsearch.latency import Point, device_loo, read_points_csv, target_config, write_measured_points, zero_shot
-from hwsearch.latency._predictor import (
-    PARAMS,
-    SPEED_MASK,
-    family_profiles,
-    features,
-    fit_device,
-    fit_family,
-    fit_predictor,
-    hardware_scale,
-    samples_of,
-)
+from hwsearch.latency import device_loo, published_points, read_points_csv, target_config, write_measured_points
+from hwsearch.latency._predictor import family_profiles, fit_family, fit_predictor
 from hwsearch.measurement import Measurement
 
-SYNTH = """\
-name: synth
-kind: remote
-family: arm-cpu
-hardware: {cores: 4, peak_gmacs_fp32: 20.0, memory_bandwidth_gbs: 10.0}
-runtime: {name: tflite, precision: fp32, threads: 4}
-"""
-TRUE = np.array([6.0, 10.0, 3.0, 2.0, 1.5, 0.01, 0.3])  # a_stem, a_dw, a_pw, a_fc, a_mem, o_layer_ms, c_net_ms
 PAPER_GRID = [mobilenet_v1(a, r) for a in (0.25, 0.5, 0.75, 1.0) for r in (128, 160, 192, 224)]
-
-
-def _design() -> list[Arch]:
-    """Networks that pull the parameters apart: widths, sizes, heads, block kinds and depths."""
-    archs = []
-    for alpha, res, classes, kind, depth in itertools.product((0.25, 1.0, 2.0), (32, 224), (10, 20000),
-                                                              ("ds", "conv"), (1, 4)):  # fmt: skip
-        stages = (Stage(64, depth, 1, kind), Stage(128, 1, 2, "ds"), Stage(256, depth, 2, "ds"))
-        archs.append(Arch(alpha, res, stages, Stem(32, 2), 3, classes))
-    return archs
-
-
-def _synthetic_points(profile, weights, archs):
-    config = profile.runtime_config
-    scale = hardware_scale(profile, config)
-    return [Point(profile.name, a, float(features(a, scale) @ weights), config, "synthetic", "measured") for a in archs]
-
-
-def test_fitting_synthetic_points_recovers_the_generating_parameters():
-    profile = parse_device(SYNTH)
-    fam = fit_family("arm-cpu", samples_of(profile, _synthetic_points(profile, TRUE, _design())))
-    (log_speed,) = fam.group_log_scales.values()
-    recovered = np.exp(fam.theta + log_speed * SPEED_MASK)
-    error = dict(zip(PARAMS, np.abs(recovered / TRUE - 1), strict=True))
-    # a_fc is the weakest: an FC layer's MACs and bytes grow together, only its share of time separates them.
-    assert all(e < 0.05 for name, e in error.items() if name != "a_fc"), error
-    assert error["a_fc"] < 0.25, error
-
-
-def test_one_point_calibrates_the_speed_of_a_known_shape():
-    profile = parse_device(SYNTH)
-    shape = fit_family("arm-cpu", samples_of(profile, _synthetic_points(profile, TRUE, _design())))
-    slower = TRUE * np.where(SPEED_MASK > 0, 1.7, 1.0)  # the same kind of device, 1.7x slower at compute
-    (one,) = _synthetic_points(profile, slower, [mobilenet_v1(1.0, 224)])
-    model = fit_device(profile, [one], profile.runtime_config, shape)
-    assert model.predict_ms(one.arch) == pytest.approx(one.latency_ms, rel=0.01)
-    for arch in PAPER_GRID:
-        truth = float(features(arch, model.scale) @ slower)
-        assert model.predict_ms(arch) == pytest.approx(truth, rel=0.05), arch
 
 
 def test_family_prior_gives_a_sensible_curve_from_one_published_point():
@@ -83,8 +25,10 @@ def test_family_prior_gives_a_sensible_curve_from_one_published_point():
 
 
 @pytest.mark.parametrize(
-    "name", ["pixel-3", "pixel-2", "raspberry-pi-4", "jetson-nano-cpu", "jetson-nano", "jetson-tx2"]
-)
+    "name",
+    ["pixel-3", "pixel-2", "raspberry-pi-4", "raspberry-pi-4:armnn", "raspberry-pi-4:tflite-fp32",
+     "raspberry-pi-4:tflite-uint8", "jetson-nano-cpu", "jetson-nano", "jetson-tx2", "jetson-tx2:tensorflow"],
+)  # fmt: skip
 def test_predictions_grow_with_width_and_resolution(name):
     model = fit_predictor(load_device(name))
     for alpha in (0.25, 0.5, 0.75, 1.0):
@@ -95,16 +39,45 @@ def test_predictions_grow_with_width_and_resolution(name):
         assert times == sorted(times), (res, times)
 
 
-def test_a_prediction_is_labelled_predicted_and_carries_its_residuals():
+def test_a_prediction_is_labelled_predicted_and_carries_its_expected_error():
     model = fit_predictor(load_device("pixel-3"))
     m = model.predict(mobilenet_v1(0.5, 160))
     assert m.source == "predicted" and not m.is_measured
     assert (m.runs, m.runtime, m.threads, m.device) == (0, "tflite", 4, "pixel-3")
     assert m.fit_points == 4
-    assert m.fit_rms_pct == pytest.approx(model.fit_rms_pct) and m.fit_max_pct >= m.fit_rms_pct > 0
+    assert m.fit_residual_rms_pct == pytest.approx(model.fit_residual_rms_pct)
+    assert m.fit_residual_max_pct >= m.fit_residual_rms_pct > 0
     assert "4 published points" in m.basis
+    assert m.expected_error_pct == model.expected_error_pct > 0
+    assert m.error_basis.startswith("cross-validated, 4 points")
+    assert m.uncertainty == f"±{m.expected_error_pct:.0f}% ({m.error_basis})"
     assert Measurement.from_json(m.to_json()) == m
     assert all(abs(r) < 10 for r in model.residuals_pct)
+
+
+def test_one_point_is_cross_validated_at_one_point_and_is_no_residual():
+    model = fit_predictor(load_device("jetson-nano"))
+    m = model.predict(mobilenet_v1(1.0, 224))
+    assert m.fit_residual_max_pct < 0.1  # a single point fits exactly...
+    assert m.expected_error_pct > 5 and "cross-validated, 1 point" in m.error_basis  # ...but predicts others less well
+
+
+def test_each_configuration_is_fitted_without_itself_in_its_prior():
+    uint8 = load_device("raspberry-pi-4:tflite-uint8")
+    model = fit_predictor(uint8)
+    assert len(model.points) == 16 and {p.config.precision for p in model.points} == {"int8"}
+    assert not any("uint8" in g for g in model.prior.groups)
+    assert any("ArmNN" in g for g in model.prior.groups)  # the board's other runtimes do shape it
+    assert model.fit_residual_rms_pct < 5  # three terms explain this grid
+    default = fit_predictor(load_device("raspberry-pi-4"))
+    assert default.config.name == "ncnn" and len(default.points) == 1
+
+
+def test_the_nvidia_prior_draws_on_every_published_nvidia_point():
+    prior = fit_family("nvidia-gpu", family_profiles())
+    assert len(prior.groups) == 3  # the TX2's TensorRT, TF-TRT and TensorFlow configurations shape it
+    assert prior.level_only >= 6  # Xavier, desktop GPUs, Nano: one network each, so they fix only their level
+    assert "single-network configurations fix only their own level" in prior.describe()
 
 
 def test_predictions_are_fast():
@@ -127,7 +100,7 @@ def test_leave_one_out_holds_each_point_out():
     rows = [r for r in device_loo(pixel3, profiles) if r.view == "device"]
     assert len(rows) == 4
     assert all(abs(r.error_pct) < 25 for r in rows)
-    assert [r.view for r in zero_shot(pixel3, profiles)] == ["zero-shot"] * 4
+    assert sorted(r.point.arch.to_str() for r in rows) == sorted(p.arch.to_str() for p in published_points(pixel3))
 
 
 def test_user_points_switch_the_predicted_configuration(tmp_path):

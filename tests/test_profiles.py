@@ -5,12 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from hwsearch.devices import RuntimeSpec, available_devices, load_device
+from hwsearch.devices import RuntimeSpec, available_devices, load_device, resolve_device
 from hwsearch.errors import DeviceError
-from hwsearch.latency import published_points
+from hwsearch.latency import direct_points, figure_family, published_points, reference_figures, target_config
 
 ROOT = Path(__file__).resolve().parent.parent
-PUBLISHED = ROOT.parent / "shared" / "reference" / "published_latency.csv"
+REFERENCE = ROOT / "hwsearch" / "reference"
+SHARED = ROOT.parent / "shared" / "reference"
 SHIPPED = ("local-cpu", "local-cuda", "raspberry-pi-4", "pixel-3", "pixel-2", "jetson-nano", "jetson-nano-cpu",
            "jetson-tx2")  # fmt: skip
 BOARDS = SHIPPED[2:]
@@ -22,7 +23,7 @@ def test_every_shipped_profile_loads_with_its_prediction_sections():
         profile = load_device(name)
         assert profile.kind == "remote"
         assert profile.family in ("arm-cpu", "nvidia-gpu")
-        assert profile.runtime is not None
+        assert (profile.runtime is not None) != bool(profile.configurations)  # one runtime, or named ones
         assert profile.hardware.peak_gmacs_fp32 and profile.hardware.memory_bandwidth_gbs
         assert profile.calibration, name
     assert load_device("local-cpu").family == "x86-cpu"
@@ -35,36 +36,81 @@ def test_every_calibration_point_has_a_resolvable_source():
         for point in profile.calibration:
             citation = profile.citation(point)
             assert point.source in profile.sources, (name, point)
-            # "owner/repo path/to/file.md (details)", as in published_latency.csv
-            assert citation.split()[0].count("/") == 1 and ".md" in citation, citation
+            # "owner/repo path/to/file.md (details)", as in published_latency.csv (MLPerf: a .txt log)
+            assert citation.split()[0].count("/") == 1 and (".md" in citation or ".txt" in citation), citation
 
 
 def test_measurement_settings_suit_each_board():
     for name in ("raspberry-pi-4", "pixel-3", "pixel-2", "jetson-nano-cpu"):
         profile = load_device(name)
         assert profile.settings.provider == "cpu"
-        assert profile.settings.threads == profile.runtime.threads  # the published thread count
+        assert profile.settings.threads == profile.runtime_config.threads  # the published thread count
     for name in ("jetson-nano", "jetson-tx2"):
         settings = load_device(name).settings
         assert (settings.provider, settings.precision) == ("tensorrt", "fp16")
 
 
-@pytest.mark.skipif(not PUBLISHED.is_file(), reason="the shared reference folder is not checked out")
+def _rows(path: Path) -> list[dict[str, str]]:
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if not line.startswith("#")]
+    return list(csv.DictReader(lines))
+
+
 def test_calibration_points_copy_the_published_figures_exactly():
-    lines = [line for line in PUBLISHED.read_text(encoding="utf-8").splitlines() if not line.startswith("#")]
-    published = list(csv.DictReader(lines))
-    shipped = {
-        (p.device, round(p.arch.alpha, 3), p.arch.resolution, p.config.name, p.config.threads, p.latency_ms)
-        for name in BOARDS
-        for p in published_points(load_device(name))
-    }
-    expected = {
+    published = _rows(REFERENCE / "published_latency.csv")
+    first_table = {
         (row["device"], round(float(row["alpha"]), 3), int(row["resolution"]), row["runtime"],
          int(row["threads"]) if row["threads"] else None, float(row["latency_ms"]))
         for row in published
     }  # fmt: skip
-    assert shipped == expected
-    assert len(published) == sum(len(load_device(name).calibration) for name in BOARDS)
+    # Every row of the first table is a profile point with its device, runtime and threads.
+    points = [p for name in BOARDS for p in published_points(load_device(name))]
+    shipped = {(p.device, round(p.arch.alpha, 3), p.arch.resolution, p.config.name, p.config.threads, p.latency_ms)
+               for p in points}  # fmt: skip
+    assert first_table <= shipped
+    # Every profile point is a figure of the shipped tables (same network, same number).
+    figures = {(f.arch.to_str(), f.latency_ms) for f in reference_figures()}
+    assert {(p.arch.to_str(), p.latency_ms) for p in points} <= figures
+    assert sum(p.device == "raspberry-pi-4" for p in points) == 3 + 48  # ncnn, XNNPACK, three MLPerf grids
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="the shared reference folder is not checked out")
+@pytest.mark.parametrize("name", ["published_latency.csv", "published_latency_more.csv"])
+def test_the_shipped_reference_tables_are_verbatim_copies(name):
+    assert (REFERENCE / name).read_bytes() == (SHARED / name).read_bytes()
+
+
+def test_reference_rows_fall_into_the_expected_families():
+    families = {}
+    for f in reference_figures():
+        families.setdefault(figure_family(f.device, f.processor, f.threads), set()).add(f.device)
+    assert {"NVIDIA Jetson AGX Xavier", "NVIDIA Jetson TX2", "jetson-tx2", "jetson-nano", "Desktop",
+            "Desktop/server"} <= families["nvidia-gpu"]  # fmt: skip
+    assert {"raspberry-pi-4", "Google Pixel 4", "Apple iPhone 8", "Redmi 6 Pro (SD625)"} <= families["arm-cpu"]
+    assert families["x86-cpu"] == {"Desktop/server"}  # the Xeon rows
+    assert "Qualcomm SDM855 reference device" in families[None]  # a DSP: no family
+    # Phone GPUs, NNAPI and DSPs are left out, not mistaken for NVIDIA GPUs or CPUs.
+    others = [f for f in reference_figures() if f.threads in ("NNAPI", "DSP") or "Adreno" in f.processor
+              or "Mali" in f.processor or "A12 GPU" in f.processor]  # fmt: skip
+    assert len(others) == 15
+    assert all(figure_family(f.device, f.processor, f.threads) is None for f in others)
+
+
+def test_configurations_are_chosen_by_name_with_a_one_line_error():
+    pi = load_device("raspberry-pi-4")
+    assert list(pi.configurations) == ["ncnn", "armnn", "tflite-fp32", "tflite-uint8", "ncnn-1thread", "xnnpack"]
+    assert (pi.configuration, pi.label, pi.runtime_config.name) == (None, "raspberry-pi-4", "ncnn")
+    uint8 = load_device("raspberry-pi-4:tflite-uint8")
+    assert uint8.label == "raspberry-pi-4:tflite-uint8"
+    assert target_config(uint8) == RuntimeSpec(name="tflite-1.15", precision="int8", threads=4)
+    assert len(direct_points(uint8)) == 16
+    with pytest.raises(DeviceError) as caught:
+        load_device("raspberry-pi-4:tflite-int8")
+    message = str(caught.value)
+    assert "configuration: 'tflite-int8' is not allowed" in message and "\n" not in message
+    assert "ncnn, armnn, tflite-fp32, tflite-uint8, ncnn-1thread, xnnpack" in message
+    with pytest.raises(DeviceError, match="single runtime"):
+        load_device("pixel-3:tflite")
+    assert resolve_device("jetson-tx2:tf-trt") == resolve_device("jetson-tx2")
 
 
 GOOD = """\

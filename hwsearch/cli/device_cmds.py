@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.table import Table
@@ -17,6 +18,9 @@ from hwsearch.latency import DEFAULT_ANCHORS, TOKEN_ENV
 from hwsearch.measurement import SOURCES
 from hwsearch.paths import RESULTS_DIR
 from hwsearch.space import DEFAULT_SPACE
+
+if TYPE_CHECKING:
+    from hwsearch.devices import DeviceProfile
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,10 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     profile.set_defaults(func=cmd_profile)
 
     calibrate = sub.add_parser("calibrate", help="fit a device's latency predictor, optionally to your measurements")
-    calibrate.add_argument("--device", default=DEFAULT_DEVICE, help=f"device profile (default {DEFAULT_DEVICE})")
+    calibrate.add_argument("--device", default=DEFAULT_DEVICE,
+                           help=f"device profile, NAME or NAME:CONFIG (default {DEFAULT_DEVICE})")  # fmt: skip
     calibrate.add_argument("--points", type=Path, help="CSV: arch (or alpha,resolution), latency_ms[, source, ...]")
     calibrate.add_argument("--replace", action="store_true", help="drop your earlier points of this device first")
-    calibrate.add_argument("--runtime", help="runtime of the points (default onnxruntime, as hwsearch measures)")
+    calibrate.add_argument("--runtime", help="runtime of the points (default: the chosen CONFIG, else onnxruntime)")
     calibrate.add_argument("--threads", type=int, help="threads of the points (default: the profile's measurement)")
     calibrate.add_argument("--precision", choices=("fp32", "fp16", "int8"), help="precision of the points")
     calibrate.set_defaults(func=cmd_calibrate)
@@ -58,7 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _device_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default=DEFAULT_DEVICE, help=f"device profile (default {DEFAULT_DEVICE})")
+    parser.add_argument("--device", default=DEFAULT_DEVICE,
+                        help=f"device profile, NAME or NAME:CONFIG (default {DEFAULT_DEVICE})")  # fmt: skip
     parser.add_argument("--agent", metavar="URL", help=f"measure through the device agent at URL (token ${TOKEN_ENV})")
 
 
@@ -82,48 +88,63 @@ def _positive(name: str, value: float | None) -> None:
 def cmd_devices(args: argparse.Namespace) -> int:
     from hwsearch.devices import available_devices, load_device
     from hwsearch.errors import HwsearchError
-    from hwsearch.latency import default_family, estimator_for, measured_points, target_config
 
-    table = Table(
-        "device", "kind", "family", "latency sources (best first)", "predicts", "points", "fit residual", box=box.SIMPLE
-    )
+    table = Table(box=box.SIMPLE)
+    table.add_column("device", no_wrap=True)
+    for header in ("kind", "family", "latency sources (best first)", "predicts"):
+        table.add_column(header)
+    table.add_column("points: in config (published + measured)")
+    table.add_column("expected error", no_wrap=True)
     for name in available_devices():
         try:
             device = load_device(name)
-            estimator = estimator_for(device)
-            sources = (["measured (this machine)"] if device.kind == "local" else []) + (
-                [f"measured (agent {device.agent_url})"] if device.agent_url else []
-            )
-            lut = estimator.lut
-            if lut is not None:
-                sources.append(f"lut ({len(lut.entries)} layers, anchors rms {lut.overhead.rms_pct:.1f}%)")
-            predictor = estimator.predictor
-            if predictor is not None:
-                sources.append("predicted")
-            if device.kind == "remote" and not device.agent_url:
-                sources.append("measured: needs --agent URL")
-            mine = measured_points(device)
-            in_config = len(predictor.points) if predictor is not None else 0
-            points = f"{len(device.calibration)} published + {len(mine)} measured; {in_config} in config"
-            residual = f"rms {predictor.fit_rms_pct:.1f}%, max {predictor.fit_max_pct:.1f}%" if predictor else "-"
-            table.add_row(
-                name,
-                device.kind,
-                default_family(device),
-                ", ".join(sources),
-                target_config(device).label(),
-                points,
-                residual,
-            )
+            # A profile with named configurations gets one row per configuration, each with its own error.
+            chosen = [device.with_configuration(c) for c in device.configurations] or [device]
+            for profile in chosen:
+                table.add_row(*_device_row(profile))
         except HwsearchError as exc:
             table.add_row(name, "?", "?", f"[bold red]broken:[/bold red] {exc}", "", "", "")
     out = console()
     out.print(table)
     out.print(
-        "measured: timed on the device; lut: sum of measured layers + fitted overhead; "
-        "predicted: calibrated model. Residuals are in-sample (a single point fits exactly)."
+        "measured: timed on the device; lut: sum of measured layers + fitted overhead; predicted: few-shot model. "
+        "Expected error: mean |error| cross-validated at the number of points (leave one configuration out), "
+        "not the in-sample residual. Choose a configuration with --device NAME:CONFIG."
     )
     return 0
+
+
+def _device_row(device: DeviceProfile) -> tuple[str, ...]:
+    from hwsearch.latency import default_family, estimator_for, measured_points, target_config
+
+    estimator = estimator_for(device)
+    sources = (["measured (this machine)"] if device.kind == "local" else []) + (
+        [f"measured (agent {device.agent_url})"] if device.agent_url else []
+    )
+    errors = []
+    lut = estimator.lut
+    if lut is not None:
+        sources.append(f"lut ({len(lut.entries)} layers, {len(lut.overhead.residuals_pct)} anchors)")
+        errors.append(f"lut ±{lut.overhead.expected_error_pct:.0f}%")
+    predictor = estimator.predictor
+    if predictor is not None:
+        sources.append("predicted")
+        n = len(predictor.points)
+        errors.append(f"predicted ±{predictor.expected_error_pct:.0f}% ({n} point{'s' if n != 1 else ''})")
+    if device.kind == "remote" and not device.agent_url:
+        sources.append("measured: needs --agent URL")
+    mine = measured_points(device)
+    in_config = len(predictor.points) if predictor is not None else 0
+    points = f"{in_config} ({len(device.calibration)} + {len(mine)})"
+    return (
+        device.label,
+        device.kind,
+        default_family(device),
+        ", ".join(sources),
+        target_config(device).label(),
+        points,
+        "; ".join(errors) or "-",
+    )
 
 
 # ----- profile ---------------------------------------------------------------------------
@@ -215,19 +236,22 @@ def cmd_profile(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from hwsearch.devices import RuntimeSpec, load_device
     from hwsearch.latency import (
+        RECIPE,
         device_loo,
         family_profiles,
         fit_predictor,
         loo_summary,
         point_label,
         read_points_csv,
+        recipe_archs,
         write_measured_points,
     )
 
     device = load_device(args.device)
     out = console()
     if args.points is not None:
-        base = device.measurement_config
+        # Points for a chosen configuration (NAME:CONFIG) are in it; otherwise as hwsearch measures.
+        base = device.runtime_config if device.configuration else device.measurement_config
         threads = args.threads if args.threads is not None else base.threads
         default = RuntimeSpec(
             name=args.runtime or base.name, precision=args.precision or base.precision, threads=threads
@@ -236,7 +260,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         written = write_measured_points(device, points, replace=args.replace)
         out.print(f"{len(points)} points from {args.points} added to {written}")
     predictor = fit_predictor(device)
-    out.print(f"[bold]{device.name}[/bold]: predicts {predictor.config.label()} ({predictor.basis()})")
+    out.print(f"[bold]{device.label}[/bold]: predicts {predictor.config.label()} ({predictor.basis()})")
     table = Table("point", "configuration", "latency ms", "predicted ms", "residual", "source", box=box.SIMPLE)
     for point, residual in zip(predictor.points, predictor.residuals_pct, strict=True):
         table.add_row(
@@ -248,16 +272,23 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             point.source[:60],
         )
     out.print(table)
-    out.print(f"fit residuals: rms {predictor.fit_rms_pct:.1f}%, max {predictor.fit_max_pct:.1f}%")
+    out.print(
+        f"in-sample residuals: rms {predictor.fit_residual_rms_pct:.1f}%, max {predictor.fit_residual_max_pct:.1f}% "
+        "(how well the model passes through its own points)"
+    )
+    out.print(f"expected error of a prediction: {predictor.uncertainty}")
     out.print("parameters: " + ", ".join(f"{k} {v:.3g}" for k, v in predictor.parameters().items()))
-    if not predictor.scale.nominal:
-        out.print("(no hardware facts in the profile: efficiencies are relative to placeholder units, not to a peak)")
+    if len(predictor.points) < len(RECIPE):
+        nxt = next((a for a in recipe_archs() if a.to_str() not in {p.arch.to_str() for p in predictor.points}), None)
+        if nxt is not None:
+            out.print(f"measure next: {nxt.alpha:g}-{nxt.resolution} (the README's recipe order: "
+                      + ", ".join(f"{a:g}-{r}" for a, r in RECIPE[:4]) + ")")  # fmt: skip
 
     loo = [row for row in device_loo(device, family_profiles(device)) if row.view == "device"]
     if loo:
         mean, within, worst = loo_summary(loo)
         out.print(
-            f"leave-one-out over {len(loo)} points: mean |error| {mean:.1f}%, within ±10% {within:.0%}, "
+            f"leave-one-out over its own {len(loo)} points: mean |error| {mean:.1f}%, within ±10% {within:.0%}, "
             f"worst {worst:.1f}%"
         )
     return 0

@@ -27,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "latency", help="an architecture's latency on a device: measured (cached), else from its table or predictor"
     )
     add_arch_arguments(latency)
-    latency.add_argument("--device", default="local-cpu", help="device profile name or YAML path (default local-cpu)")
+    latency.add_argument("--device", default="local-cpu",
+                         help="device profile name or YAML path, optionally :CONFIG (default local-cpu)")  # fmt: skip
     latency.add_argument(
         "--agent", metavar="URL", help=f"measure through the device agent at URL (token: ${TOKEN_ENV})"
     )
@@ -115,11 +116,12 @@ def _print_estimate(m: Measurement, device: DeviceProfile) -> None:
     """A table or model figure, labelled so that it never reads as a measurement."""
     out = console()
     what = "lookup table" if m.source == "lut" else "calibrated predictor"
-    out.print(f"device: {device.name} ({device.kind}; NOT measured: estimated by its {what})")
-    out.print(f"latency: {m.median_ms:.3f} ms ({m.source}, an estimate)")
+    out.print(f"device: {device.label} ({device.kind}; NOT measured: estimated by its {what})")
+    out.print(f"latency: {m.median_ms:.3f} ms {m.uncertainty} ({m.source}, an estimate)")
     out.print(f"basis: {m.basis}")
     out.print(
-        f"fit: {m.fit_points} whole-network measurements, residuals rms {m.fit_rms_pct:.1f}%, max {m.fit_max_pct:.1f}%"
+        f"fit: {m.fit_points} whole-network measurements, in-sample residuals rms {m.fit_residual_rms_pct:.1f}%, "
+        f"max {m.fit_residual_max_pct:.1f}% (not the expected error)"
     )
     threads = f", {m.threads} thread{'s' if m.threads != 1 else ''}" if m.threads else ""
 

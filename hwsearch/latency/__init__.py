@@ -6,7 +6,8 @@ only part of hwsearch that imports onnxruntime.
 
 Everything public is re-exported here from private sub-modules (``_measure``, ``_runtime``,
 ``_cache``, ``_agent``, ``_client``, ``_lut``, ``_lut_build``, ``_predictor``, ``_points``,
-``_estimate``, ``_validation``, ``_loo``, ``_onnx_check``), and loaded only when first used:
+``_estimate``, ``_validation``, ``_loo``, ``_onnx_check``; the predictor's ``_features``,
+``_fitting``, ``_corpus`` and ``_crossval``), and loaded only when first used:
 a board that runs just the agent never imports numpy's fitting code, pydantic or the
 profiles, and ``import hwsearch.latency`` costs nothing until a name is asked for. The
 sub-modules import one another directly, never this package.
@@ -33,10 +34,13 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
                    "plan_jobs"),
     "_points": ("Point", "direct_points", "measured_points", "points_path", "published_points", "read_points_csv",
                 "target_config", "write_measured_points"),
-    "_predictor": ("DevicePredictor", "FamilyPrior", "default_family", "family_profiles", "fit_device", "fit_family",
-                   "fit_predictor", "hardware_scale"),
+    "_predictor": ("DevicePredictor", "FamilyPrior", "default_family", "family_pool", "family_profiles", "fit_device",
+                   "fit_family", "fit_predictor"),
     "_validation": ("ValidationResult", "ValidationRow", "check_estimable", "sample_archs", "validate", "write_rows"),
-    "_loo": ("LooRow", "cross_config", "device_loo", "loo_summary", "point_label", "zero_shot"),
+    "_loo": ("LooRow", "configuration_loo", "device_loo", "loo_summary", "point_label"),
+    "_crossval": ("RECIPE", "CvRow", "FamilyCheck", "Summary", "macs_line_ms", "recipe_archs", "summarize"),
+    "_corpus": ("ConfigGroup", "Figure", "figure_family", "reference_figures", "reference_groups"),
+    "_fitting": ("Hyper",),
 }
 __getattr__, __dir__, __all__ = attach(__name__, _PROVIDERS)
 
@@ -44,8 +48,19 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from hwsearch.latency._agent import DEFAULT_HOST, TOKEN_ENV, AgentServer, add_agent_arguments, agent_main, serve
     from hwsearch.latency._cache import CACHE_ENV, DEFAULT_CACHE, CacheKey, LatencyCache, default_cache_path
     from hwsearch.latency._client import AgentClient
+    from hwsearch.latency._corpus import ConfigGroup, Figure, figure_family, reference_figures, reference_groups
+    from hwsearch.latency._crossval import (
+        RECIPE,
+        CvRow,
+        FamilyCheck,
+        Summary,
+        macs_line_ms,
+        recipe_archs,
+        summarize,
+    )
     from hwsearch.latency._estimate import Estimator, estimator_for, latency_for
-    from hwsearch.latency._loo import LooRow, cross_config, device_loo, loo_summary, point_label, zero_shot
+    from hwsearch.latency._fitting import Hyper
+    from hwsearch.latency._loo import LooRow, configuration_loo, device_loo, loo_summary, point_label
     from hwsearch.latency._lut import LayerKey, LayerTable, LookupTableError, space_layer_keys, with_boundaries
     from hwsearch.latency._lut_build import (
         DEFAULT_ANCHORS,
@@ -72,11 +87,11 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
         DevicePredictor,
         FamilyPrior,
         default_family,
+        family_pool,
         family_profiles,
         fit_device,
         fit_family,
         fit_predictor,
-        hardware_scale,
     )
     from hwsearch.latency._runtime import (
         available_providers,

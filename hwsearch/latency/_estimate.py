@@ -7,8 +7,9 @@
 3. ``predicted``: the calibrated predictor, from the profile's calibration points.
 
 The returned :class:`Measurement` always says which (``source``), and a table or model
-figure carries its fit's residuals. Tables and predictors are loaded once per process
-and reloaded only when their files change, so an estimate costs tens of microseconds.
+figure carries its cross-validated expected error and its fit's in-sample residuals.
+Tables and predictors are loaded once per process and reloaded only when their files
+change, so an estimate costs tens of microseconds.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ class Estimator:
 
     def unavailable(self, source: str | None) -> MeasurementError:
         """The error for a device that cannot give ``source`` (or any estimate, for None)."""
-        name = self.device.name
+        name = self.device.label
         if source == "lut":
             return MeasurementError(
                 f"device {name!r} has no lookup table at {self.lut_path}",
@@ -123,7 +124,7 @@ def _stamp(device: DeviceProfile) -> tuple[float, ...]:
 
 def estimator_for(device: DeviceProfile) -> Estimator:
     """The shared :class:`Estimator` of ``device``, rebuilt when its profile, table or points file changes."""
-    key = (device.source, device.name)
+    key = (device.source, device.label)  # each chosen configuration has its own predictor
     stamp = _stamp(device)
     found = _ESTIMATORS.get(key)
     if found is None or found[0] != stamp or found[1].device != device:

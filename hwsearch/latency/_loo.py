@@ -1,33 +1,24 @@
-"""Leave-one-out checks of the predictor on the published calibration points.
+"""Leave-out checks of the predictor on published points.
 
-Four views, each row a point predicted by a model that never saw it:
-
-* ``device``: a device with at least 2 points in its configuration; fit on the others.
-* ``one-shot``: the same devices, calibrated on a single point, predicting each other one.
-* ``zero-shot``: the family prior fitted without the device at all, from hardware facts only.
-* ``cross-config``: a device's fit applied to its points in another configuration (other
-  thread count or runtime) with nominal thread scaling: why such points do not calibrate it.
+* :func:`configuration_loo`: every configuration of a family with two or more networks
+  held out whole, calibrated on ``k`` of its points, the rest predicted (what
+  ``benchmarks/predictor_loo.py`` prints; see :mod:`hwsearch.latency._crossval`).
+* :func:`device_loo`: one device's own points, each predicted from the others
+  (``device``) or from a single other point (``one-shot``), under its family prior.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from hwsearch.arch import mobilenet_v1
 from hwsearch.devices import DeviceProfile
-from hwsearch.latency._points import Point, direct_points, published_points, target_config
-from hwsearch.latency._predictor import (
-    DevicePredictor,
-    FamilyPrior,
-    default_family,
-    family_samples,
-    fit_device,
-    fit_family,
-    hardware_scale,
-)
+from hwsearch.latency._crossval import CV_KS, RECIPE, CvRow, Recipe, nested_rows, structural_center
+from hwsearch.latency._points import Point, direct_points, target_config
+from hwsearch.latency._predictor import default_family, family_pool, fit_device, fit_family
 
 
 @dataclass(frozen=True)
@@ -54,54 +45,23 @@ def point_label(point: Point) -> str:
     return arch.to_str()
 
 
-def _prior_for(profile: DeviceProfile, profiles: Sequence[DeviceProfile], points: Sequence[Point]) -> FamilyPrior:
-    family = default_family(profile)
-    return fit_family(family, family_samples(family, profiles, exclude=points))
-
-
 def device_loo(profile: DeviceProfile, profiles: Sequence[DeviceProfile]) -> list[LooRow]:
     """``device`` and ``one-shot`` rows for ``profile`` (none when it has fewer than 2 direct points)."""
     points = direct_points(profile)
     if len(points) < 2:
         return []
     config = target_config(profile)
-    prior = _prior_for(profile, profiles, points)
+    prior = fit_family(default_family(profile), profiles, exclude=points)
     rows = []
     for i, held in enumerate(points):
         rest = points[:i] + points[i + 1 :]
         model = fit_device(profile, rest, config, prior)
-        rows.append(LooRow("device", profile.name, held, model.predict_ms(held.arch), f"{len(rest)} points"))
+        rows.append(LooRow("device", profile.label, held, model.predict_ms(held.arch), f"{len(rest)} points"))
     for j, only in enumerate(points):
         model = fit_device(profile, [only], config, prior)
         for i, held in enumerate(points):
             if i != j:
-                rows.append(LooRow("one-shot", profile.name, held, model.predict_ms(held.arch), point_label(only)))
-    return rows
-
-
-def zero_shot(profile: DeviceProfile, profiles: Sequence[DeviceProfile]) -> list[LooRow]:
-    """Each published point of ``profile`` from the family prior fitted without this device at all."""
-    family = default_family(profile)
-    prior = fit_family(family, family_samples(family, profiles, skip_device=profile.name))
-    rows = []
-    for p in published_points(profile):
-        scale = hardware_scale(profile, p.config)
-        model = DevicePredictor(profile, p.config, scale, prior.theta, 0.0, (), prior)
-        rows.append(LooRow("zero-shot", profile.name, p, model.predict_ms(p.arch), f"{prior.points} points"))
-    return rows
-
-
-def cross_config(profile: DeviceProfile, profiles: Sequence[DeviceProfile]) -> list[LooRow]:
-    """The device's own fit, moved to each other configuration by nominal thread scaling only."""
-    points = direct_points(profile)
-    others = [p for p in published_points(profile) if p.config != target_config(profile)]
-    if not points or not others:
-        return []
-    model = fit_device(profile, points, target_config(profile), _prior_for(profile, profiles, points))
-    rows = []
-    for p in others:
-        moved = replace(model, config=p.config, scale=hardware_scale(profile, p.config))
-        rows.append(LooRow("cross-config", profile.name, p, moved.predict_ms(p.arch), model.config.label()))
+                rows.append(LooRow("one-shot", profile.label, held, model.predict_ms(held.arch), point_label(only)))
     return rows
 
 
@@ -111,3 +71,13 @@ def loo_summary(rows: Sequence[LooRow]) -> tuple[float, float, float]:
     if errors.size == 0:
         return (float("nan"), float("nan"), float("nan"))
     return float(errors.mean()), float(np.mean(errors <= 10.0)), float(errors.max())
+
+
+def configuration_loo(
+    family: str, profiles: Sequence[DeviceProfile], ks: Sequence[int] = CV_KS, recipe: Recipe = RECIPE
+) -> list[CvRow]:
+    """Leave-one-configuration-out rows over ``family``'s published configurations (nested: the
+    prior's strength is chosen again without the held-out configuration); ``recipe`` orders the
+    calibration points."""
+    shaping, _ = family_pool(family, profiles)
+    return nested_rows(shaping, structural_center(family), ks, recipe)

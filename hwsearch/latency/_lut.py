@@ -13,7 +13,7 @@ NCHWc and back) that a network does once. So the table also holds
 
 and a network's latency is predicted as ``a * sum(layers) - phi * sum(boundaries) + c``,
 with ``(a, phi, c)`` fitted by least squares on the anchors (``a`` held near 1). The
-anchors' residuals travel with every prediction.
+anchors' residuals and their leave-one-anchor-out error travel with every prediction.
 """
 
 from __future__ import annotations
@@ -146,6 +146,20 @@ class OverheadFit:
     phi: float
     c_ms: float
     residuals_pct: tuple[float, ...]
+    loo_errors_pct: tuple[float, ...] = ()  # each anchor predicted by the fit to the others
+
+    @property
+    def expected_error_pct(self) -> float:
+        """Mean absolute leave-one-anchor-out error, in percent (the rms residual with < 2 anchors)."""
+        return float(np.mean(np.abs(self.loo_errors_pct))) if self.loo_errors_pct else self.rms_pct
+
+    @property
+    def error_basis(self) -> str:
+        """How :attr:`expected_error_pct` was found, in words."""
+        n = len(self.residuals_pct)
+        if self.loo_errors_pct:
+            return f"cross-validated, leave-one-out over {n} anchor networks"
+        return f"in-sample residual of {n} anchor network{'s' if n != 1 else ''}: too few to cross-validate"
 
     @property
     def rms_pct(self) -> float:
@@ -178,6 +192,15 @@ def read_rows(path: Path) -> tuple[dict[str, str], list[dict[str, str]]]:
     if body and tuple(body[0].split(",")) != COLUMNS:
         raise LookupTableError(f"{path} is not an hwsearch lookup table (columns differ)", value=str(path))
     return header, list(csv.DictReader(io.StringIO("\n".join(body))))
+
+
+def _overhead_coef(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``(a, phi, c)`` by least squares in relative errors, plus a ridge row pulling ``a`` to 1."""
+    design = np.vstack([x / y[:, None] / ANCHOR_NOISE, [1.0 / SCALE_PRIOR_SD, 0.0, 0.0]])
+    goal = np.append(np.ones(len(y)) / ANCHOR_NOISE, 1.0 / SCALE_PRIOR_SD)
+    if len(y) == 1:
+        design[:, 2] = 0.0  # one anchor cannot tell phi from c: fit phi alone
+    return np.linalg.lstsq(design, goal, rcond=None)[0]
 
 
 class LayerTable:
@@ -261,14 +284,15 @@ class LayerTable:
         if not rows:
             return OverheadFit(1.0, 0.0, 0.0, ())
         x, y = np.array(rows), np.array(targets)
-        # Relative errors (each anchor weighs the same), plus a ridge row pulling a to 1.
-        design = np.vstack([x / y[:, None] / ANCHOR_NOISE, [1.0 / SCALE_PRIOR_SD, 0.0, 0.0]])
-        goal = np.append(np.ones(len(y)) / ANCHOR_NOISE, 1.0 / SCALE_PRIOR_SD)
-        if len(y) == 1:
-            design[:, 2] = 0.0  # one anchor cannot tell phi from c: fit phi alone
-        coef = np.linalg.lstsq(design, goal, rcond=None)[0]
+        coef = _overhead_coef(x, y)
         residuals = tuple(float(v) for v in 100.0 * (x @ coef / y - 1.0))
-        return OverheadFit(float(coef[0]), float(coef[1]), float(coef[2]), residuals)
+        loo = []
+        if len(y) >= 3:  # the in-sample residuals flatter the fit; each anchor left out says what a new network gets
+            for i in range(len(y)):
+                keep = np.arange(len(y)) != i
+                loo.append(float(100.0 * (x[i] @ _overhead_coef(x[keep], y[keep]) / y[i] - 1.0)))
+        return OverheadFit(float(coef[0]), float(coef[1]), float(coef[2]), residuals, tuple(loo))
+
 
     def predict_ms(self, arch: Arch) -> float:
         """Predicted latency of ``arch`` in milliseconds."""
@@ -293,7 +317,8 @@ class LayerTable:
             precision=str(settings.get("precision", "")), runtime=self.header.get("runtime", "onnxruntime"),
             runtime_version=self.header.get("runtime_version", ""), host=self.header.get("host", ""),
             timestamp=utc_now(), source="lut", device=device or self.header.get("device", ""),
-            fit_points=len(fit.residuals_pct), fit_rms_pct=fit.rms_pct, fit_max_pct=fit.max_pct, basis=basis,
+            fit_points=len(fit.residuals_pct), fit_residual_rms_pct=fit.rms_pct, fit_residual_max_pct=fit.max_pct,
+            expected_error_pct=fit.expected_error_pct, error_basis=fit.error_basis, basis=basis,
         )  # fmt: skip
 
     def missing(self, keys: Iterable[LayerKey]) -> list[LayerKey]:

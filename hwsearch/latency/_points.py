@@ -5,10 +5,10 @@ Two kinds exist. *Published* points are written in the profile YAML with their c
 and ``hwsearch validate --feed-back`` append them to ``device_profiles/NAME.points.csv``
 next to the profile, so the curated YAML is never rewritten.
 
-A profile predicts one runtime configuration (software, precision, threads): the
-profile's ``runtime`` while it has only published points, the configuration of the
-user's measurements once there are any. Only points in that configuration calibrate the
-device itself; the others still inform the family prior (see
+A profile predicts one runtime configuration (software, precision, threads): the one
+chosen with ``NAME:CONFIG``; else the configuration of the user's measurements once there
+are any; else the profile's first configuration (or its ``runtime``). Only points in that
+configuration calibrate the device itself; the others still inform the family prior (see
 :mod:`hwsearch.latency._predictor`).
 """
 
@@ -73,7 +73,10 @@ def measured_points(profile: DeviceProfile) -> list[Point]:
 
 
 def target_config(profile: DeviceProfile) -> RuntimeSpec:
-    """The configuration ``profile`` predicts: that of the user's measurements if any, else ``runtime``."""
+    """The configuration ``profile`` predicts: the one chosen with ``NAME:CONFIG``, else that of
+    the user's measurements if any, else the profile's default (first configuration or ``runtime``)."""
+    if profile.configuration is not None:
+        return profile.runtime_config
     mine = measured_points(profile)
     return mine[-1].config if mine else profile.runtime_config
 

@@ -1,78 +1,42 @@
-"""Calibrated latency predictor: a roofline-style per-layer model with seven parameters.
+"""Few-shot latency predictor: five additive terms, shrunk toward a hierarchical family prior.
 
-For every layer ``l`` of kind ``k`` (stem conv, depthwise, pointwise or full 3x3 conv, FC)::
+A network's latency on one device configuration is ``sum_j T_j * count_j / count_j(1.0-224)``
+over the terms of :mod:`hwsearch.latency._features` (MACs, activation traffic, weights,
+layers, a per-network cost). ``T_j`` are fitted in log space:
 
-    t_l = a_k * macs_l / peak  +  a_mem * bytes_l / bandwidth  +  o_layer
-    t   = sum_l t_l + c_net                                  (the whole network)
+* **Family prior** (``arm-cpu``, ``nvidia-gpu``; ``x86-cpu`` borrows the ARM shapes): a
+  hierarchical fit over every published configuration of the family with at least two
+  networks (:mod:`hwsearch.latency._corpus`), each with its own ``T``, all drawn around a
+  shared mean shape (:mod:`hwsearch.latency._fitting`). The prior's strength and the noise
+  level are chosen by leave-one-configuration-out cross-validation
+  (:mod:`hwsearch.latency._crossval`).
+* **Device**: the MAP ``T`` from the device's own points under that prior. One point sets
+  the level (the shape is the family's); two set the level and the balance of arithmetic
+  against activation traffic (the slope in size); more bend the curve (weights, fixed cost).
+  The device's own configuration is left out of its prior, so nothing is counted twice.
 
-``peak`` (multiply-accumulates per ms for the configuration's threads and precision) and
-``bandwidth`` come from the profile's hardware facts, so ``a_k`` are inverse efficiencies
-(time over ideal time) and comparable across devices. Compute and memory time *add*
-instead of overlapping through a ``max``: the model is then linear in its parameters, a
-prediction is one dot product, and the fit stays well conditioned with a handful of points.
-
-Fitting is in log space (relative errors) by Levenberg-Marquardt, in two levels:
-
-* **Family prior** (``arm-cpu``, ``nvidia-gpu``, ``x86-cpu``): the parameters shared by
-  every published point of the family, each (device, configuration) group with its own
-  speed factor on compute and memory time, starting from order-of-magnitude structural
-  guesses (:data:`STRUCTURAL`). The fit's posterior covariance says how firmly the
-  family's points pin each parameter.
-* **Device**: the device's own points (see :func:`~hwsearch.latency._points.direct_points`)
-  fit one speed factor plus departures of each parameter from the family's, penalised by
-  that covariance plus :data:`DEVICE_SIGMA` (a MAP estimate). One point fixes the speed;
-  more points bend the curve. The device's points are left out of its own family prior.
-
-The published points are all MobileNet V1 at different widths and resolutions, so some
-parameters (``o_layer`` against ``c_net``; full 3x3 convolutions, fitted with ``a_pw``)
-are set mostly by the priors. The residuals and the leave-one-out errors say how well.
+Every prediction carries the cross-validated mean error at its number of points
+(``expected_error_pct``), and separately its in-sample residuals (``fit_residual_*``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
 from hwsearch.arch import Arch
-from hwsearch.cost import layer_cost
-from hwsearch.devices import DeviceProfile, RuntimeSpec, available_devices, load_device
-from hwsearch.errors import HwsearchError, MeasurementError
-from hwsearch.latency._points import Point, direct_points, published_points, target_config
+from hwsearch.devices import DeviceProfile, RuntimeSpec
+from hwsearch.errors import MeasurementError
+from hwsearch.latency._checks import family_check
+from hwsearch.latency._corpus import ConfigGroup, family_groups, figure_key, loadable_profiles
+from hwsearch.latency._crossval import FamilyCheck, structural_center
+from hwsearch.latency._features import REFERENCE, TERMS, counts, relative, relative_matrix
+from hwsearch.latency._fitting import Hyper, fit_hierarchy, fit_terms, spread
+from hwsearch.latency._points import Point, direct_points, target_config
 from hwsearch.measurement import Measurement, utc_now
-
-PARAMS = ("a_stem", "a_dw", "a_pw", "a_fc", "a_mem", "o_layer_ms", "c_net_ms")
-# Structural guesses per family (inverse efficiencies; overheads in ms), before any data.
-STRUCTURAL: dict[str, tuple[float, ...]] = {
-    "arm-cpu": (5.0, 8.0, 2.5, 2.5, 2.0, 0.005, 0.05),
-    "x86-cpu": (5.0, 8.0, 2.5, 2.5, 2.0, 0.005, 0.05),
-    "nvidia-gpu": (10.0, 20.0, 4.0, 4.0, 2.0, 0.05, 1.0),
-}
-# Log-space standard deviations of those guesses: a factor e either way, overheads wider.
-STRUCTURAL_SIGMA = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 1.5, 1.5])
-OBS_SIGMA = 0.05  # relative noise of a published or measured figure
-GROUP_SIGMA = 0.7  # how far one device's speed strays from the family's (a factor 2)
-# How far one device's parameters stray from the family's: efficiencies, then overheads.
-DEVICE_SIGMA = np.array([0.35, 0.35, 0.35, 0.35, 0.35, 0.7, 0.7])
-# A device's speed factor scales compute and memory time; overheads (dispatch, copies,
-# launches) are the family's in absolute ms until the device's own small networks say otherwise.
-SPEED_MASK = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0])
-FREE_SIGMA = 5.0  # speed prior when the profile has no hardware facts: anything goes
-# Placeholder units when hardware facts are missing (the fitted speed factor absorbs them).
-DEFAULT_PEAK_GMACS = 10.0
-DEFAULT_BANDWIDTH_GBS = 10.0
-
-
-@dataclass(frozen=True)
-class HardwareScale:
-    """What one configuration of a device can do: MACs per ms, bytes per ms, bytes per element."""
-
-    peak_macs_per_ms: float
-    bytes_per_ms: float
-    element_bytes: int
-    nominal: bool  # from the profile's hardware facts (else placeholder units)
 
 
 def default_family(profile: DeviceProfile) -> str:
@@ -82,181 +46,55 @@ def default_family(profile: DeviceProfile) -> str:
     return "x86-cpu" if profile.measurement.provider == "cpu" else "nvidia-gpu"
 
 
-def hardware_scale(profile: DeviceProfile, config: RuntimeSpec) -> HardwareScale:
-    """Peak and bandwidth of ``profile`` in ``config``; a CPU's peak is shared out by threads used."""
-    hw = profile.hardware
-    peak = hw.peak_gmacs_fp16 if config.precision == "fp16" and hw.peak_gmacs_fp16 else hw.peak_gmacs_fp32
-    nominal = peak is not None and hw.memory_bandwidth_gbs is not None
-    peak = peak or DEFAULT_PEAK_GMACS
-    if default_family(profile) != "nvidia-gpu" and hw.cores and config.threads:
-        peak *= min(config.threads, hw.cores) / hw.cores
-    element_bytes = {"fp32": 4, "fp16": 2, "int8": 1}[config.precision]
-    bandwidth = hw.memory_bandwidth_gbs or DEFAULT_BANDWIDTH_GBS
-    return HardwareScale(peak * 1e6, bandwidth * 1e6, element_bytes, nominal)
-
-
-@lru_cache(maxsize=65536)
-def layer_counts(arch: Arch) -> np.ndarray:
-    """MACs of stem, depthwise, pointwise + 3x3 conv, FC; elements moved; ops: the device-free counts."""
-    counts = np.zeros(6)
-    slot = {"stem": 0, "dw": 1, "pw": 2, "conv": 2, "fc": 3}
-    for layer in arch.layers():
-        cost = layer_cost(layer)
-        if layer.kind in slot:
-            counts[slot[layer.kind]] += cost.macs
-        # Read the input and the weights, write the output.
-        counts[4] += layer.in_channels * layer.in_size**2 + layer.out_channels * layer.out_size**2 + cost.params
-        counts[5] += 1
-    counts.flags.writeable = False
-    return counts
-
-
-def features(arch: Arch, scale: HardwareScale) -> np.ndarray:
-    """The model's inputs for ``arch``: ideal compute ms per kind, ideal memory ms, ops, 1."""
-    c = layer_counts(arch)
-    compute = c[:4] / scale.peak_macs_per_ms
-    memory = c[4] * scale.element_bytes / scale.bytes_per_ms
-    return np.array([*compute, memory, c[5], 1.0])
-
-
-# ----- fitting -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One point ready to fit: features, latency and the (device, configuration) group it belongs to."""
-
-    x: np.ndarray
-    latency_ms: float
-    group: str
-    point: Point
-
-
-def samples_of(profile: DeviceProfile, points: Sequence[Point]) -> list[Sample]:
-    """Points of ``profile`` with their features under each point's own configuration."""
-    out = []
-    for p in points:
-        scale = hardware_scale(profile, p.config)
-        out.append(Sample(features(p.arch, scale), p.latency_ms, f"{profile.name} / {p.config.label()}", p))
-    return out
-
-
-def _solve(
-    samples: Sequence[Sample], center: np.ndarray, prior_cov: np.ndarray, group_sigma: float, iters: int = 200
-) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
-    """MAP fit of ``theta`` (log parameters) and one log speed factor per group, by Levenberg-Marquardt.
-
-    ``theta ~ N(center, prior_cov)``, each group's log speed ``~ N(0, group_sigma**2)``,
-    ``log(latency) ~ N(log(prediction), OBS_SIGMA**2)``. Returns ``theta``, its posterior
-    covariance (Laplace approximation) and the groups' log speeds.
-    """
-    groups = sorted({s.group for s in samples})
-    index = np.array([groups.index(s.group) for s in samples], dtype=int)
-    x = np.array([s.x for s in samples]).reshape(len(samples), len(PARAMS))
-    log_y = np.log([s.latency_ms for s in samples])
-    n, n_theta, n_groups = len(samples), len(PARAMS), len(groups)
-    one_hot = np.zeros((n, n_groups))
-    one_hot[np.arange(n), index] = 1.0
-    root = np.linalg.cholesky(np.linalg.inv(prior_cov)).T  # root.T @ root = prior precision
-
-    def residuals(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        theta, logs = p[:n_theta], p[n_theta:]
-        parts = x * np.exp(theta + np.outer(logs[index], SPEED_MASK))
-        total = parts.sum(axis=1)
-        r = np.concatenate([(np.log(total) - log_y) / OBS_SIGMA, root @ (theta - center), logs / group_sigma])
-        jac = np.zeros((len(r), n_theta + n_groups))
-        jac[:n, :n_theta] = parts / total[:, None] / OBS_SIGMA
-        jac[:n, n_theta:] = one_hot * ((parts @ SPEED_MASK) / total)[:, None] / OBS_SIGMA
-        jac[n : n + n_theta, :n_theta] = root
-        jac[n + n_theta :, n_theta:] = np.eye(n_groups) / group_sigma
-        return r, jac
-
-    p = np.concatenate([center, np.zeros(n_groups)])
-    r, jac = residuals(p)
-    cost, damping = float(r @ r), 1e-3
-    for _ in range(iters):
-        gradient = jac.T @ r
-        if np.max(np.abs(gradient)) < 1e-9:
-            break
-        normal = jac.T @ jac
-        step = np.linalg.solve(normal + damping * np.diag(np.diag(normal) + 1e-12), -gradient)
-        r_new, jac_new = residuals(p + step)
-        cost_new = float(r_new @ r_new)
-        if cost_new < cost:
-            p, r, jac, cost = p + step, r_new, jac_new, cost_new
-            damping = max(damping / 3, 1e-12)
-            if np.max(np.abs(step)) < 1e-10:
-                break
-        else:
-            damping *= 4
-            if damping > 1e12:
-                break
-    cov = np.linalg.inv(jac.T @ jac)[:n_theta, :n_theta]
-    return p[:n_theta], cov, dict(zip(groups, p[n_theta:].tolist(), strict=True))
+def family_profiles(include: DeviceProfile | None = None) -> list[DeviceProfile]:
+    """Every loadable profile in the profile folders, with ``include`` replacing its namesake."""
+    return loadable_profiles(include)
 
 
 @dataclass(frozen=True)
 class FamilyPrior:
-    """The family's shared parameters, fitted to every published point of the family."""
+    """A family's mean shape (log ms per term on 1.0-224, up to a common level) and one device's prior around it."""
 
     family: str
-    theta: np.ndarray
-    cov: np.ndarray  # posterior covariance of theta: how firmly the family's points pin it
-    group_log_scales: dict[str, float]
+    mean: np.ndarray
+    cov: np.ndarray  # a device's prior: the spread between configurations plus the mean's uncertainty
+    hyper: Hyper
+    check: FamilyCheck
+    groups: tuple[str, ...]  # the configurations that shaped it
     points: int
+    level_only: int  # single-network configurations: they fix only their own level
 
-    @property
-    def devices(self) -> list[str]:
-        """The (device, configuration) groups the prior was fitted to."""
-        return list(self.group_log_scales)
-
-
-def structural_prior(family: str) -> np.ndarray:
-    """The log parameters of the hand-set guesses for ``family``."""
-    return np.log(np.array(STRUCTURAL[family]))
+    def describe(self) -> str:
+        """The prior in words."""
+        return (f"{self.family} prior from {len(self.groups)} configurations ({self.points} points); "
+                f"{self.level_only} single-network configurations fix only their own level")  # fmt: skip
 
 
-def fit_family(family: str, samples: Sequence[Sample]) -> FamilyPrior:
-    """Fit the family prior to ``samples`` (which may be empty: the structural guesses then stand)."""
-    center = structural_prior(family)
-    if not samples:
-        return FamilyPrior(family, center, np.diag(STRUCTURAL_SIGMA**2), {}, 0)
-    theta, cov, logs = _solve(samples, center, np.diag(STRUCTURAL_SIGMA**2), GROUP_SIGMA)
-    return FamilyPrior(family, theta, cov, logs, len(samples))
+def family_pool(family: str, profiles: Sequence[DeviceProfile]) -> tuple[list[ConfigGroup], list[ConfigGroup]]:
+    """``(shaping, level_only)`` configuration groups for ``family``'s prior from every published point."""
+    return family_groups(family, profiles, {p.name: default_family(p) for p in profiles})
 
 
-def family_samples(
-    family: str, profiles: Sequence[DeviceProfile], *, exclude: Sequence[Point] = (), skip_device: str | None = None
-) -> list[Sample]:
-    """Published points of every profile in ``family``, less ``exclude`` and any of ``skip_device``."""
-    excluded = {_point_key(p) for p in exclude}
-    out = []
-    for profile in profiles:
-        if default_family(profile) != family or profile.name == skip_device:
-            continue
-        points = [p for p in published_points(profile) if _point_key(p) not in excluded]
-        out += samples_of(profile, points)
-    return out
+@lru_cache(maxsize=64)
+def _prior(
+    family: str, shaping: tuple[ConfigGroup, ...], kept: tuple[ConfigGroup, ...], level_only: int
+) -> FamilyPrior:
+    check = family_check(family, shaping)  # hyperparameters and expected errors: the whole family
+    mean, mean_cov = fit_hierarchy(
+        [(relative_matrix(g.archs), np.array(g.latency_ms)) for g in kept], check.hyper, structural_center(family)
+    )
+    points = sum(len(g.archs) for g in kept)
+    cov = spread(check.hyper) + mean_cov
+    return FamilyPrior(family, mean, cov, check.hyper, check, tuple(g.name for g in kept), points, level_only)
 
 
-def _point_key(p: Point) -> tuple[str, str, RuntimeSpec, float]:
-    return (p.device, p.arch.to_str(), p.config, p.latency_ms)
-
-
-def family_profiles(include: DeviceProfile | None = None) -> list[DeviceProfile]:
-    """Every loadable profile in the profile folders, with ``include`` replacing its namesake."""
-    profiles = {}
-    for name in available_devices():
-        try:
-            profiles[name] = load_device(name)
-        except HwsearchError:
-            continue  # a broken profile must not stop predictions for the others; `hwsearch devices` reports it
-    if include is not None:
-        profiles[include.name] = include
-    return list(profiles.values())
-
-
-# ----- the device predictor ---------------------------------------------------------------
+def fit_family(family: str, profiles: Sequence[DeviceProfile], exclude: Sequence[Point] = ()) -> FamilyPrior:
+    """``family``'s prior from every published point, leaving out configurations that hold any of ``exclude``."""
+    shaping, single = family_pool(family, profiles)
+    keys = frozenset(figure_key(p.arch, p.latency_ms) for p in exclude)
+    kept = tuple(g for g in shaping if not (g.keys & keys))
+    level_only = sum(1 for g in single if not (g.keys & keys))
+    return _prior(family, tuple(shaping), kept, level_only)
 
 
 @dataclass(frozen=True, eq=False)
@@ -265,19 +103,15 @@ class DevicePredictor:
 
     profile: DeviceProfile
     config: RuntimeSpec
-    scale: HardwareScale
-    theta: np.ndarray
-    log_speed: float
+    log_terms: np.ndarray  # log ms of each term on the reference network
     points: tuple[Point, ...]
     prior: FamilyPrior
-    weights: np.ndarray = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "weights", np.exp(self.theta + self.log_speed * SPEED_MASK))
+    expected_error_pct: float
+    error_basis: str
 
     def predict_ms(self, arch: Arch) -> float:
         """Predicted latency of ``arch`` in milliseconds."""
-        return float(features(arch, self.scale) @ self.weights)
+        return float(relative(arch) @ np.exp(self.log_terms))
 
     @property
     def residuals_pct(self) -> list[float]:
@@ -285,82 +119,77 @@ class DevicePredictor:
         return [100.0 * (self.predict_ms(p.arch) / p.latency_ms - 1.0) for p in self.points]
 
     @property
-    def fit_rms_pct(self) -> float:
-        """Root mean square of :attr:`residuals_pct`."""
+    def fit_residual_rms_pct(self) -> float:
+        """Root mean square of :attr:`residuals_pct`: in-sample, not a prediction error."""
         res = np.array(self.residuals_pct)
         return float(np.sqrt(np.mean(res**2))) if res.size else 0.0
 
     @property
-    def fit_max_pct(self) -> float:
-        """Largest absolute residual, in percent."""
+    def fit_residual_max_pct(self) -> float:
+        """Largest absolute in-sample residual, in percent."""
         return float(max((abs(r) for r in self.residuals_pct), default=0.0))
+
+    @property
+    def uncertainty(self) -> str:
+        """``±9% (cross-validated, 2 points, ...)``."""
+        return f"±{self.expected_error_pct:.0f}% ({self.error_basis})"
 
     def basis(self) -> str:
         """What the prediction rests on, in words."""
         n = len(self.points)
-        origins = sorted({p.origin for p in self.points})
-        caveat = " (one point: its residual is 0 by construction)" if n == 1 else ""
-        return (
-            f"{self.prior.family} roofline model for {self.config.label()}: {n} {'/'.join(origins)} "
-            f"point{'s' if n != 1 else ''}{caveat}, family prior from {self.prior.points} published points"
-        )
+        origins = "/".join(sorted({p.origin for p in self.points}))
+        return (f"few-shot model for {self.config.label()}: {n} {origins} point{'s' if n != 1 else ''}; "
+                f"{self.prior.describe()}")  # fmt: skip
 
     def parameters(self) -> dict[str, float]:
-        """Fitted parameters: efficiencies (share of peak / bandwidth) and overheads in ms."""
-        w = self.weights
-        named = {f"{kind} efficiency": 1.0 / w[i] for i, kind in enumerate(("stem", "dw", "pw+conv", "fc"))}
-        named["memory efficiency"] = 1.0 / w[4]
-        named["per-layer overhead ms"] = w[5]
-        named["per-network overhead ms"] = w[6]
-        return {k: float(v) for k, v in named.items()}
+        """Fitted milliseconds of each term on MobileNet 1.0-224 (per layer for the layers term)."""
+        t = np.exp(self.log_terms)
+        out = {f"{name} ms at 1.0-224": float(v) for name, v in zip(TERMS, t, strict=True) if name != "layers"}
+        out["ms per layer"] = float(t[TERMS.index("layers")] / counts(REFERENCE)[TERMS.index("layers")])
+        return out
 
     def predict(self, arch: Arch) -> Measurement:
-        """The prediction for ``arch`` as a ``source="predicted"`` record carrying the fit's residuals."""
+        """The prediction for ``arch`` as a ``source="predicted"`` record with its expected error."""
         t = self.predict_ms(arch)
         host = self.profile.hardware.processor or self.profile.description or self.profile.name
-
         gpu = default_family(self.profile) == "nvidia-gpu"
         provider = self.profile.measurement.provider if self.config.name == "onnxruntime" else "gpu" if gpu else "cpu"
         return Measurement(
             median_ms=t, p90_ms=t, mean_ms=t, std_ms=0.0, min_ms=t, max_ms=t, outliers=0, runs=0, warmup=0,
             provider=provider, threads=self.config.threads or 0, precision=self.config.precision,
             runtime=self.config.name, runtime_version="", host=host,
-            timestamp=utc_now(), source="predicted", device=self.profile.name, fit_points=len(self.points),
-            fit_rms_pct=self.fit_rms_pct, fit_max_pct=self.fit_max_pct, basis=self.basis(),
+            timestamp=utc_now(), source="predicted", device=self.profile.label, fit_points=len(self.points),
+            fit_residual_rms_pct=self.fit_residual_rms_pct, fit_residual_max_pct=self.fit_residual_max_pct,
+            expected_error_pct=self.expected_error_pct, error_basis=self.error_basis, basis=self.basis(),
         )  # fmt: skip
 
 
 def fit_device(
-    profile: DeviceProfile,
-    points: Sequence[Point],
-    config: RuntimeSpec,
-    prior: FamilyPrior,
+    profile: DeviceProfile, points: Sequence[Point], config: RuntimeSpec, prior: FamilyPrior
 ) -> DevicePredictor:
-    """Fit ``profile``'s speed and parameters to ``points`` (all in ``config``), shrunk toward ``prior``."""
+    """Fit ``profile``'s terms to ``points`` (all in ``config``), shrunk toward ``prior``."""
     if not points:
         raise MeasurementError(
-            f"device {profile.name!r} has no calibration points in its configuration {config.label()}",
-            value=profile.name,
-            hint=f"add points with 'hwsearch calibrate --device {profile.name} --points FILE.csv'",
+            f"device {profile.label!r} has no calibration points in its configuration {config.label()}",
+            value=profile.label,
+            hint=f"add points with 'hwsearch calibrate --device {profile.label} --points FILE.csv'",
         )
-    scale = hardware_scale(profile, config)
-    samples = samples_of(profile, points)
-    group_sigma = GROUP_SIGMA if scale.nominal else FREE_SIGMA
-    # The device's parameters: the family's, as uncertain as its points left them, plus
-    # the spread between devices of one family.
-    theta, _, logs = _solve(samples, prior.theta, prior.cov + np.diag(DEVICE_SIGMA**2), group_sigma)
-    return DevicePredictor(profile, config, scale, theta, next(iter(logs.values())), tuple(points), prior)
+    rel = relative_matrix([p.arch for p in points])
+    y = np.array([p.latency_ms for p in points])
+    z = fit_terms(rel, y, prior.mean, prior.cov, prior.hyper.noise)
+    n_networks = len({p.arch.to_str() for p in points})
+    error_pct, basis = prior.check.expected_error(n_networks)
+    return DevicePredictor(profile, config, z, tuple(points), prior, error_pct, basis)
 
 
 def fit_predictor(profile: DeviceProfile, *, profiles: Sequence[DeviceProfile] | None = None) -> DevicePredictor:
     """The predictor of ``profile`` from its direct points and its family's prior.
 
-    The prior leaves out the device's own direct points, so they are not counted twice.
+    The prior leaves out every configuration that holds one of the device's own points.
     ``profiles`` are the family's profiles (default: every profile in the profile folders).
     """
     config = target_config(profile)
     points = direct_points(profile)
-    family = default_family(profile)
     pool = family_profiles(profile) if profiles is None else profiles
-    prior = fit_family(family, family_samples(family, pool, exclude=points))
+    prior = fit_family(default_family(profile), pool, exclude=points)
     return fit_device(profile, points, config, prior)
