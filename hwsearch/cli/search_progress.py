@@ -32,7 +32,9 @@ class RunDisplay:
         """One line per candidate: accuracy (or rejection), latency with its source, MACs, training time."""
         tag = f" [{s.baseline}]" if s.baseline else ""
         score = f"{s.accuracy_pct:6.2f}%" if s.feasible else "rejected"
-        self.progress.console.print(f"#{s.number:<4d}{score}  {s.latency.median_ms:8.3f} ms ({s.latency.source})  "
+        m = s.latency
+        latency = m.source if m.is_measured else f"{m.source} ±{m.expected_error_pct:.0f}%"
+        self.progress.console.print(f"#{s.number:<4d}{score}  {s.latency.median_ms:8.3f} ms ({latency})  "
                                     f"{s.macs / 1e6:7.1f}M MACs  {s.train_seconds:5.1f}s  {s.arch}{tag}")  # fmt: skip
 
     def on_record(self, record: Record) -> None:

@@ -17,7 +17,7 @@ from hwsearch.report.summary import RunSummary, summarise
 from hwsearch.stats import log_macs_fit
 
 FRONT_COLUMNS = ["number", "baseline", "accuracy_pct", "accuracy_std_pct", "seeds", "budget", "latency_ms",
-                 "latency_source", "macs", "params", "arch"]
+                 "latency_error_pct", "latency_source", "macs", "params", "arch"]
 
 
 @dataclass(frozen=True)
@@ -37,10 +37,12 @@ def _front_table(summary: RunSummary) -> pd.DataFrame:
     table["accuracy_pct"] = table.accuracy_pct.round(2)
     table["accuracy_std_pct"] = table.accuracy_std_pct.round(2)
     table["latency_ms"] = table.latency_ms.round(3)
+    table["latency_error_pct"] = table.latency_error_pct.round(1)
     table["macs"] = (table.macs / 1e6).round(1)
     table["params"] = (table.params / 1e6).round(3)
-    names = {"accuracy_pct": "accuracy %", "accuracy_std_pct": "± s.d.", "latency_ms": "latency ms", "macs": "MMACs",
-             "params": "M params", "latency_source": "latency source"}  # fmt: skip
+    names = {"accuracy_pct": "accuracy %", "accuracy_std_pct": "± s.d.", "latency_ms": "latency ms",
+             "latency_error_pct": "latency ± % (expected)", "macs": "MMACs", "params": "M params",
+             "latency_source": "latency source"}  # fmt: skip
     return table.rename(columns=names)
 
 
@@ -53,8 +55,8 @@ def _lines(summary: RunSummary, frame: pd.DataFrame, device: str, meta: Mapping[
         "by constraints or failed",
         _fidelity_line(summary),
         f"- latency source on {device}: **{sources}**" + (
-            " (estimates, not measurements; validate on the board with `hwsearch validate`)"
-            if set(summary.latency_sources) - {"measured"} else ""),
+            f" (estimates, not measurements: {_latency_error_text(summary)}; validate on the board with "
+            "`hwsearch validate`)" if set(summary.latency_sources) - {"measured"} else ""),
         f"- hypervolume of the front at '{summary.report_budget}': {summary.hypervolume:.2f} (% x ms; reference "
         f"point {acc:.1f}% / {lat:.2f} ms); " + _baseline_text(summary),
     ]  # fmt: skip
@@ -66,6 +68,15 @@ def _lines(summary: RunSummary, frame: pd.DataFrame, device: str, meta: Mapping[
         out.append(f"- accuracy vs log10(MACs) over the {len(summary.at_report)} networks at "
                    f"'{summary.report_budget}': {summary.fit.slope:.2f} points per decade, R² = {summary.fit.r2:.3f}")
     return out
+
+
+def _latency_error_text(summary: RunSummary) -> str:
+    errors = summary.feasible.latency_error_pct.dropna()
+    if errors.empty:
+        return "no cross-validated error recorded"
+    low, high = errors.min(), errors.max()
+    spread = f"±{low:.0f}%" if round(low) == round(high) else f"±{low:.0f}% to ±{high:.0f}%"
+    return f"expected error {spread}, cross-validated on published boards the profile did not see"
 
 
 def _fidelity_line(summary: RunSummary) -> str:

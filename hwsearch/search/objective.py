@@ -75,6 +75,8 @@ class Objective:
             "params": cost.params,
             "latency_ms": latency.median_ms,
             "latency_source": latency.source,
+            # How sure the figure is: a measurement's spread, or an estimate's cross-validated expected error.
+            "latency_uncertainty": latency.uncertainty,
             "latency": latency.to_dict(),
             "violations": violations,
             "feasible": feasible,

@@ -13,8 +13,8 @@ from hwsearch.search.records import Record, RecordKey, standings_at
 
 COLUMNS = [
     "number", "state", "baseline", "feasible", "accuracy_pct", "budget", "seeds", "accuracy_std_pct", "on_front",
-    "explore_accuracy_pct", "latency_ms", "latency_source", "macs", "params", "alpha", "resolution", "depth",
-    "train_seconds", "arch", "violations", "finished", "worker",
+    "explore_accuracy_pct", "latency_ms", "latency_source", "latency_error_pct", "macs", "params", "alpha",
+    "resolution", "depth", "train_seconds", "arch", "violations", "finished", "worker",
 ]  # fmt: skip
 
 
@@ -23,6 +23,14 @@ def feasible_latency(study: optuna.Study) -> dict[str, float]:
     return {t.user_attrs["arch"]: float(t.user_attrs["latency_ms"])
             for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if t.user_attrs.get("feasible")}  # fmt: skip
+
+
+def _latency_error_pct(attrs: dict) -> float:
+    """An estimate's cross-validated expected error (%), 0 for a measurement; NaN where a trial predates it."""
+    recorded = attrs.get("latency", {})
+    if "expected_error_pct" not in recorded:
+        return 0.0 if attrs.get("latency_source") == "measured" else float("nan")
+    return float(recorded["expected_error_pct"])
 
 
 def rung_standings(config: SearchConfig, records: dict[RecordKey, Record],
@@ -74,6 +82,7 @@ def trials_frame(study: optuna.Study, records: dict[RecordKey, Record] | None = 
             "explore_accuracy_pct": explored,
             "latency_ms": attrs.get("latency_ms", float("nan")),
             "latency_source": attrs.get("latency_source", ""),
+            "latency_error_pct": _latency_error_pct(attrs),
             "macs": attrs.get("macs"),
             "params": attrs.get("params"),
             "alpha": arch.alpha,
