@@ -77,6 +77,8 @@ def open_storage(url: str, *, heartbeat_s: float = HEARTBEAT_S) -> RDBStorage:
     """
     if heartbeat_s <= 0:
         raise StudyError(f"heartbeat interval {heartbeat_s!r} s is invalid", value=heartbeat_s, hint="a number > 0")
+    # hwsearch reports what it creates and runs itself; Optuna's INFO lines would repeat it.
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         with warnings.catch_warnings():
             # Heartbeats are marked experimental in Optuna 5 but are its documented answer to dead workers.
