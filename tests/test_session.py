@@ -179,3 +179,24 @@ def test_a_training_budget_stops_exploration_but_not_the_confirmation(w, tmp_pat
     assert session.completed() == 1  # the first training spent the budget
     frame = session.frame()
     assert frame.on_front.sum() == 1 and int(frame.seeds.iloc[0]) == 2  # promoted, then confirmed
+
+
+def test_ctrl_c_during_the_studys_writes_lets_them_finish_then_stops(w, tmp_path, monkeypatch):
+    import os
+    import signal
+
+    from hwsearch.search.records import RecordStore
+
+    session = Session.create(tiny_config(w, trials=3), tmp_path / "run", worker=ONE_THREAD)
+    real_add = RecordStore.add
+
+    def interrupted_add(self, record):
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while the exploration record is being written
+        return real_add(self, record)
+
+    monkeypatch.setattr(RecordStore, "add", interrupted_add)
+    with pytest.raises(KeyboardInterrupt):
+        session.run()
+    (trial,) = session.study.get_trials()
+    assert trial.state == TrialState.COMPLETE  # the write and the trial finished; then the run stopped
+    assert [k.arch for k in session.records.records()] == [trial.user_attrs["arch"]]

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import ParamSpec, TypeVar
 
 import optuna
 from optuna.trial import FrozenTrial
@@ -19,6 +19,7 @@ from optuna.trial import FrozenTrial
 from hwsearch.search.runner import StudyCallback, completed, optimise
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 @dataclass(frozen=True)
@@ -31,26 +32,40 @@ class TrialDone:
 
 
 class Guard:
-    """Ctrl-C for a loop of Optuna calls: it stops the loop between trials, or the trial at work.
+    """Ctrl-C for a loop of Optuna calls: it stops the trial at work, or the loop between trials.
 
-    :meth:`wrap` an objective so that the interrupt raises inside it (Optuna records the
-    trial as failed); pass :meth:`stop_study` as a study callback; call :meth:`check`
-    between calls. Made by :func:`interruptible`.
+    The interrupt raises KeyboardInterrupt only inside :meth:`work` (training, measuring:
+    Optuna then records the trial as failed). Anywhere else, in Optuna's or hwsearch's
+    bookkeeping, a write to the storage cut half-way could leave the study inconsistent or
+    its SQLite file locked, so there it only sets a flag: :meth:`wrap` an objective to stop
+    at the next trial's start, pass :meth:`stop_study` as a study callback, and call
+    :meth:`check` between calls. Made by :func:`interruptible`.
     """
 
     def __init__(self) -> None:
         self.flag, self.inside = threading.Event(), threading.Event()
 
+    def work(self, fn: Callable[P, T]) -> Callable[P, T]:
+        """``fn``, during which Ctrl-C raises KeyboardInterrupt at once."""
+
+        def working(*args: P.args, **kwargs: P.kwargs) -> T:
+            self.check()
+            outer = self.inside.is_set()
+            self.inside.set()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                if not outer:
+                    self.inside.clear()
+
+        return working
+
     def wrap(self, objective: Callable[[optuna.Trial], T]) -> Callable[[optuna.Trial], T]:
-        """``objective``, raising KeyboardInterrupt at its start if Ctrl-C came, and on Ctrl-C while it runs."""
+        """``objective``, raising KeyboardInterrupt at its start if Ctrl-C came."""
 
         def guarded(trial: optuna.Trial) -> T:
             self.check()
-            self.inside.set()
-            try:
-                return objective(trial)
-            finally:
-                self.inside.clear()
+            return objective(trial)
 
         return guarded
 
@@ -85,12 +100,13 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], tuple[fl
 
     Ctrl-C raises KeyboardInterrupt here once the trial it interrupted has been recorded
     as failed (or, between trials, once the study is consistent); finished trials stay.
-    Inside an :func:`interruptible` block, pass its ``guard``; ``done_before`` counts the
+    Inside an :func:`interruptible` block, pass its ``guard`` (and mark the objective's heavy
+    parts with :meth:`Guard.work`); ``done_before`` counts the
     trials the caller ran before this call, for ``on_trial``.
     """
-    if guard is None:
+    if guard is None:  # the whole objective is work: nothing in it is bookkeeping of ours
         with interruptible() as own:
-            run_trials(study, objective, target=target, n_trials=n_trials, timeout_min=timeout_min,
+            run_trials(study, own.work(objective), target=target, n_trials=n_trials, timeout_min=timeout_min,
                        callbacks=callbacks, on_trial=on_trial, guard=own, done_before=done_before)  # fmt: skip
         return
     done_here = done_before

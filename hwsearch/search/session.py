@@ -180,12 +180,16 @@ class Session:
         """
         if self.scoring is None or self.records is None:
             raise RunError("this session was opened to read, not to run trials", value=self.study.study_name)
-        scoring, records = self.scoring, self.records
-        objective = scoring.objective(self.config, self.space, on_scored=on_scored, on_trained=self._keep_training)
+        records = self.records
         callbacks = [baselines_callback(self.config, self.space)]
         deadline = None if self.config.timeout_min is None else time.monotonic() + 60 * self.config.timeout_min
         explored = 0
         with interruptible() as guard:
+            # Ctrl-C cuts training or measuring short at once, and waits for the study's writes.
+            scoring = replace(self.scoring, latency=guard.work(self.scoring.latency),
+                              accuracy=guard.work(self.scoring.accuracy), train=guard.work(self.scoring.train))
+            objective = scoring.objective(self.config, self.space, on_scored=on_scored,
+                                          on_trained=self._keep_training)  # fmt: skip
             while deadline is None or time.monotonic() < deadline:
                 done = records.run_one(scoring.train, wrap=guard.wrap, callbacks=[guard.stop_study])
                 if done is not None:
