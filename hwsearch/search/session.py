@@ -227,9 +227,10 @@ class Session:
             key = RecordKey(arch.to_str(), self.config.budget, seed)
             self.records.add(Record(key, accuracy, share, "explore", curve, result.proxy_arch))
 
-    def standings(self, budget: str) -> list[Standing]:
+    def standings(self, budget: str, records: dict[RecordKey, Record] | None = None) -> list[Standing]:
         """Every feasible explored network recorded at ``budget``, with its mean accuracy there."""
-        records = self.records.records() if self.records is not None else {}
+        if records is None:
+            records = self.records.records() if self.records is not None else {}
         return standings_at(records, budget, feasible_latency(self.study))
 
     def promote(self) -> int:
@@ -239,7 +240,7 @@ class Session:
         queued = 0
         for lower, upper in itertools.pairwise(self.config.ladder):
             promoted = {k.arch for k in (*done, *pending) if k.budget == upper}
-            archs = promotions(self.standings(lower), self.config.promote_fraction, promoted)
+            archs = promotions(self.standings(lower, done), self.config.promote_fraction, promoted)
             seed = get_budget(upper).seed
             queued += len(self.records.enqueue([RecordKey(a, upper, seed) for a in archs], "promote"))
         return queued
