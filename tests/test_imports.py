@@ -24,7 +24,8 @@ ROOMS = {
     "optuna": ("hwsearch.search",),
     "onnxruntime": ("hwsearch.latency",),
     "matplotlib": ("hwsearch.report",),
-    "torch": ("hwsearch.model", "hwsearch.proxy.train", "hwsearch.proxy.zero_cost", "hwsearch.export"),
+    "torch": ("hwsearch.model", "hwsearch.proxy.train", "hwsearch.proxy.shortcuts", "hwsearch.proxy.zero_cost",
+              "hwsearch.export"),
 }
 
 

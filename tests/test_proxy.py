@@ -109,3 +109,26 @@ def test_budgets():
         TINY.with_overrides(epochz=3)
     with pytest.raises(BudgetError, match="epochs = 0"):
         TINY.with_overrides(epochs=0)
+
+
+def test_shortcuts_wrap_only_shape_preserving_blocks_and_keep_the_function_shape():
+    import torch
+
+    from hwsearch.model import build_model
+    from hwsearch.proxy.shortcuts import Shortcut, add_shortcuts, shape_preserving
+
+    arch = Arch(1.0, 16, (Stage(8, 2, 1), Stage(16, 2, 2, "conv"), Stage(16, 1, 1)), Stem(8, 1), in_channels=1,
+                num_classes=3)  # fmt: skip
+    # stem; ds8 (8->8, s1) twice; conv16 s2 (8->16), conv16 s1; ds16 s1
+    assert shape_preserving(arch) == [False, True, True, False, True, True]
+    model = add_shortcuts(build_model(arch, seed=0), arch)
+    assert [isinstance(b, Shortcut) for b in model.features] == shape_preserving(arch)
+    assert model(torch.zeros(2, 1, 16, 16)).shape == (2, 3)
+    # The candidate's cost is the plain network's: shortcuts add no weight.
+    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in build_model(arch).parameters())
+    with pytest.raises(BudgetError, match="shortcuts"):
+        TINY.with_overrides(shortcuts=1)
+    deep = Arch(0.5, 224, (Stage(16, 3, 1), Stage(32, 1, 2, "conv")), Stem(8, 2), num_classes=1000)
+    plain = train_proxy(deep, DATA, TINY, threads=1)
+    short = train_proxy(deep, DATA, TINY.with_overrides(shortcuts=True), threads=1)
+    assert plain.epoch_loss != short.epoch_loss and plain.proxy_arch == short.proxy_arch

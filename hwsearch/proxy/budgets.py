@@ -19,7 +19,12 @@ class BudgetError(HwsearchError, ValueError):
 
 @dataclass(frozen=True)
 class Budget:
-    """One fidelity level of proxy training."""
+    """One fidelity level of proxy training.
+
+    ``shortcuts`` trains the proxy network with identity shortcuts around its shape-preserving
+    blocks (:mod:`hwsearch.proxy.shortcuts`): a plain deep stack learns too slowly for a
+    seconds-long training to see what its depth is worth.
+    """
 
     name: str
     epochs: int
@@ -36,6 +41,7 @@ class Budget:
     seeds: int = 1
     seed: int = 0
     data_seed: int = 0
+    shortcuts: bool = False
     note: str = ""
 
     def __post_init__(self) -> None:
@@ -51,6 +57,9 @@ class Budget:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise BudgetError(f"budget {self.name!r}: {name} = {value!r} is invalid", value=value,
                                   hint="expected a positive integer")  # fmt: skip
+        if not isinstance(self.shortcuts, bool):
+            raise BudgetError(f"budget {self.name!r}: shortcuts = {self.shortcuts!r} is not True or False",
+                              value=self.shortcuts)  # fmt: skip
         if not 0 < self.width_scale <= 4 or self.lr <= 0:
             raise BudgetError(f"budget {self.name!r}: width_scale and lr must be positive", value=self.width_scale)
 

@@ -97,6 +97,7 @@ class StructuralRow:
     proxy_std_pct: float
     seeds: int
     imagenet_top1_pct: float
+    seed_accuracy_pct: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,12 @@ class StructuralCheck:
         """True when the proxy's order of the four networks is the paper's, strictly."""
         return not self.wrong_pairs()
 
+    @property
+    def ordered_in_every_seed(self) -> bool:
+        """True when each seed's own accuracies, not only their means, are in the paper's order."""
+        by_seed = zip(*(r.seed_accuracy_pct for r in self.rows), strict=True)
+        return all(all(a > b for a, b in itertools.pairwise(accs)) for accs in by_seed)
+
     def wrong_pairs(self) -> list[tuple[str, str]]:
         """Neighbouring pairs (better on ImageNet, worse on ImageNet) that the proxy puts the other way round."""
         return [(a.name, b.name) for a, b in itertools.pairwise(self.rows)
@@ -123,6 +130,6 @@ def structural_check(data: ProxyData, budget: Budget, progress: Progress | None 
     models = structural_models()
     trained = budget.with_overrides(seeds=max(seeds, budget.seeds))
     results = train_many([m.arch for m in models], data, trained, progress)
-    rows = tuple(StructuralRow(m.name, m.arch.to_str(), r.accuracy_pct, r.accuracy_std_pct, len(r.seeds), m.top1)
-                 for m, r in zip(models, results, strict=True))  # fmt: skip
+    rows = tuple(StructuralRow(m.name, m.arch.to_str(), r.accuracy_pct, r.accuracy_std_pct, len(r.seeds), m.top1,
+                               r.seed_accuracy_pct) for m, r in zip(models, results, strict=True))  # fmt: skip
     return StructuralCheck(rows, budget.name)

@@ -25,6 +25,7 @@ from hwsearch.data import ImageSet
 from hwsearch.model import build_model
 from hwsearch.proxy.budgets import Budget
 from hwsearch.proxy.records import EpochCallback, ProxyData, ProxyResult
+from hwsearch.proxy.shortcuts import add_shortcuts
 
 REFERENCE_RESOLUTION = 224
 
@@ -97,6 +98,12 @@ def _augment(x: torch.Tensor, gen: torch.Generator, pad: int) -> torch.Tensor:
     return x
 
 
+def build_proxy_model(net: Arch, budget: Budget, seed: int) -> torch.nn.Module:
+    """The freshly initialised module trained for proxy network ``net``: with shortcuts if the budget says so."""
+    model = build_model(net, seed=seed)
+    return add_shortcuts(model, net) if budget.shortcuts else model
+
+
 @torch.no_grad()
 def _accuracy_pct(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 500) -> float:
     model.eval()
@@ -114,7 +121,7 @@ class _Run:
 def _train_one(net: Arch, data: tuple[torch.Tensor, ...], budget: Budget, seed: int, *,
                on_epoch: EpochCallback | None, device: torch.device) -> _Run:  # fmt: skip
     x_train, y_train, x_val, y_val = data
-    model = build_model(net, seed=seed).to(device).to(memory_format=torch.channels_last)
+    model = build_proxy_model(net, budget, seed).to(device).to(memory_format=torch.channels_last)
     gen = torch.Generator(device=device).manual_seed(seed)
     steps_per_epoch = max(1, len(x_train) // budget.batch_size)
     opt = torch.optim.SGD(model.parameters(), lr=budget.lr, momentum=0.9, nesterov=True,

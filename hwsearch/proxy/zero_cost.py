@@ -21,10 +21,9 @@ import torch
 from torch import nn
 
 from hwsearch.arch import Arch
-from hwsearch.model import build_model
 from hwsearch.proxy.budgets import Budget
 from hwsearch.proxy.records import ProxyData
-from hwsearch.proxy.train import detail_size, pixel_stats, prepare_images, proxy_arch
+from hwsearch.proxy.train import build_proxy_model, detail_size, pixel_stats, prepare_images, proxy_arch
 
 
 @dataclass(frozen=True)
@@ -72,13 +71,13 @@ def naswot_score(model: nn.Module, images: torch.Tensor) -> float:
 
 
 def zero_cost_scores(arch: Arch, data: ProxyData, budget: Budget, *, batch: int = 64, seed: int = 0) -> ZeroCostScores:
-    """synflow and NASWOT of ``arch``'s proxy network on one seeded minibatch of ``data``."""
+    """synflow and NASWOT of ``arch``'s proxy network (as ``budget`` trains it) on one seeded minibatch of ``data``."""
     start = time.perf_counter()
     net = proxy_arch(arch, budget, data.train.channels, data.classes)
     pick = np.sort(np.random.default_rng(seed).choice(len(data.train), size=min(batch, len(data.train)), replace=False))
     batch_set = data.train.subset(pick)
     x, _ = prepare_images(batch_set, net.resolution, detail_size(arch, budget), pixel_stats(data.train))
     with torch.random.fork_rng(devices=[]):
-        syn = synflow_score(build_model(net, seed=seed), tuple(x.shape))
-        wot = naswot_score(build_model(net, seed=seed), x)
+        syn = synflow_score(build_proxy_model(net, budget, seed), tuple(x.shape))
+        wot = naswot_score(build_proxy_model(net, budget, seed), x)
     return ZeroCostScores(arch.to_str(), syn, wot, time.perf_counter() - start)
