@@ -58,8 +58,10 @@ def main() -> None:
     print("\nalpha  res   MMACs  proxy%  imagenet%")
     for row in rep.rows:
         mmacs = row.macs / 1e6
-        print(f"{row.alpha:5.2f} {row.resolution:4d} {mmacs:7.1f} {row.proxy_accuracy_pct:7.2f} "
-              f"{row.imagenet_top1_pct:8.1f}")
+        print(
+            f"{row.alpha:5.2f} {row.resolution:4d} {mmacs:7.1f} {row.proxy_accuracy_pct:7.2f} "
+            f"{row.imagenet_top1_pct:8.1f}"
+        )
     fit = rep.fit
     print(
         f"\n(b) R^2 of proxy accuracy vs log10(MACs), 16 grid: {fit.r2:.3f} (slope {fit.slope:.2f} points/decade; "

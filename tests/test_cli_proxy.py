@@ -60,9 +60,14 @@ def test_the_structural_check_names_the_pairs_the_proxy_orders_wrongly():
     def rows(*proxy):
         names = ("Conv MobileNet", "MobileNet 1.0-224", "0.75 MobileNet-224", "Shallow MobileNet")
         imagenet = (71.7, 70.6, 68.4, 65.3)
-        return tuple(StructuralRow(n, n, p, 0.1, 2, t) for n, p, t in zip(names, proxy, imagenet, strict=True))
+        # two seeds, 0.1 either side of the mean; the last network's second seed is 1 point higher
+        seeds = [(p - 0.1, p + 0.1) for p in proxy[:-1]] + [(proxy[-1] - 0.1, proxy[-1] + 1.0)]
+        return tuple(StructuralRow(n, n, p, 0.1, 2, t, s)
+                     for n, p, t, s in zip(names, proxy, imagenet, seeds, strict=True))  # fmt: skip
 
-    assert StructuralCheck(rows(91.0, 89.0, 88.5, 88.0), "b").ordered_as_paper
+    check = StructuralCheck(rows(91.0, 89.0, 88.5, 88.0), "b")
+    assert check.ordered_as_paper and not check.ordered_in_every_seed  # 88.5 + 0.1 < 88.0 + 1.0 in seed 2
+    assert StructuralCheck(rows(91.0, 89.0, 88.5, 86.0), "b").ordered_in_every_seed
     wrong = StructuralCheck(rows(91.75, 89.22, 88.61, 89.69), "b")  # the 'full' figures
     assert not wrong.ordered_as_paper and wrong.wrong_pairs() == [("0.75 MobileNet-224", "Shallow MobileNet")]
 

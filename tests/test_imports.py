@@ -24,8 +24,13 @@ ROOMS = {
     "optuna": ("hwsearch.search",),
     "onnxruntime": ("hwsearch.latency",),
     "matplotlib": ("hwsearch.report",),
-    "torch": ("hwsearch.model", "hwsearch.proxy.train", "hwsearch.proxy.shortcuts", "hwsearch.proxy.zero_cost",
-              "hwsearch.export"),
+    "torch": (
+        "hwsearch.model",
+        "hwsearch.proxy.train",
+        "hwsearch.proxy.shortcuts",
+        "hwsearch.proxy.zero_cost",
+        "hwsearch.export",
+    ),
 }
 
 
@@ -40,7 +45,8 @@ MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py")) if p.name !=
 def _type_checking(node: ast.If) -> bool:
     test = node.test
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def imports_of(name: str) -> set[str]:

@@ -81,3 +81,20 @@ def test_the_pareto_figure_draws_the_confirmed_front_with_error_bars_apart_from_
     assert len(bars) == 1 and len(bars[0].lines[0].get_xdata()) == 2
     explored = next(c for c in explore.collections if isinstance(c, PathCollection))
     assert sorted(explored.get_offsets()[:, 1]) == [71.0, 72.0, 75.0, 90.0]
+
+
+def test_the_report_lists_the_decisions_the_proxy_cannot_judge(tmp_path):
+    from hwsearch.proxy.limits import proxy_limits
+    from hwsearch.report.run_report import LIMITS_TITLE, write_run_report
+
+    frame = ladder_frame()
+    for column, value in (("state", "complete"), ("params", 1000), ("latency_error_pct", 12.0)):
+        frame[column] = value
+    limits = [(limit.decision, limit.evidence) for limit in proxy_limits("fashion-mnist")]
+    assert limits and proxy_limits("imagefolder:/x") == ()
+    write_run_report(frame, tmp_path, device="board", explore_budget="quick", meta={}, limits=limits)
+    report = (tmp_path / "report.md").read_text()
+    assert f"## {LIMITS_TITLE}" in report and "Shallow MobileNet" in report
+    assert LIMITS_TITLE in (tmp_path / "report.html").read_text()
+    write_run_report(frame, tmp_path / "none", device="board", explore_budget="quick", meta={})
+    assert LIMITS_TITLE not in (tmp_path / "none" / "report.md").read_text()

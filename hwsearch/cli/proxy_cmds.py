@@ -16,8 +16,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_data_arguments(rep)
     rep.add_argument("--budget", default="standard", help="proxy fidelity: quick, standard or full")
     rep.add_argument("--out", type=Path, help="output folder (default results/reproduce-BUDGET)")
-    rep.add_argument("--grid-only", action="store_true",
-                     help="skip the structural check (Conv, MobileNet, 0.75 and Shallow MobileNet, 2 seeds each)")
+    rep.add_argument(
+        "--grid-only",
+        action="store_true",
+        help="skip the structural check (Conv, MobileNet, 0.75 and Shallow MobileNet, 2 seeds each)",
+    )
     rep.set_defaults(func=cmd_reproduce)
 
 

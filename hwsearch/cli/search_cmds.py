@@ -100,8 +100,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--rungs", type=_rungs, metavar="B[,B...]", default=_default("rungs"),
                      help="the fidelities above --budget that promoted networks are trained at, cheapest first, "
                           f"or 'none' (default {','.join(_default('rungs'))})")  # fmt: skip
-    run.add_argument("--promote", type=_fraction, metavar="F", default=_default("promote_fraction"),
-                     help=f"share of each rung promoted to the next (default {_default('promote_fraction')})")
+    run.add_argument(
+        "--promote",
+        type=_fraction,
+        metavar="F",
+        default=_default("promote_fraction"),
+        help=f"share of each rung promoted to the next (default {_default('promote_fraction')})",
+    )
     run.add_argument("--confirm-seeds", type=_positive_int, metavar="N", default=_default("confirm_seeds"),
                      help="seeds the front and the networks near it get at the top rung "
                           f"(default {_default('confirm_seeds')})")  # fmt: skip
@@ -249,8 +254,7 @@ def _ladder_text(config: SearchConfig) -> str:
     if not config.rungs:
         return f", {config.confirm_seeds} seed(s) for the front" if config.confirm_seeds > 1 else ""
     rungs = " -> ".join(f"'{b}'" for b in config.rungs)
-    return (f", best {config.promote_fraction:g} promoted to {rungs}, front confirmed with "
-            f"{config.confirm_seeds} seeds")
+    return f", best {config.promote_fraction:g} promoted to {rungs}, front confirmed with {config.confirm_seeds} seeds"
 
 
 def _run_with_display(session: Session, *, total: int, n_trials: int | None) -> None:
@@ -286,7 +290,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         "Device": config.device,
         "Latency": f"{row.latency_ms:.3f} ms ({source})",
         "Proxy accuracy": f"{row.accuracy_pct:.2f}% ± {row.accuracy_std_pct:.2f} ({int(row.seeds)} seed(s), "
-                          f"{config.dataset}, budget '{row.budget}', validation split)",
+        f"{config.dataset}, budget '{row.budget}', validation split)",
         "Study trial": f"{int(row.number)}" + (f" (paper baseline {row.baseline})" if row.baseline else ""),
     }
     write_text(out_dir / "model.py", torch_source(arch, facts))

@@ -329,4 +329,3 @@ def agent_main(argv: Sequence[str] | None = None) -> int:
     except HwsearchError as exc:
         print(f"hwsearch agent: error: {exc}", file=sys.stderr)
         return 2
-

@@ -293,7 +293,6 @@ class LayerTable:
                 loo.append(float(100.0 * (x[i] @ _overhead_coef(x[keep], y[keep]) / y[i] - 1.0)))
         return OverheadFit(float(coef[0]), float(coef[1]), float(coef[2]), residuals, tuple(loo))
 
-
     def predict_ms(self, arch: Arch) -> float:
         """Predicted latency of ``arch`` in milliseconds."""
         total, boundary, _, _ = self.sums(arch)

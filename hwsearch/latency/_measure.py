@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from hwsearch.devices import DeviceProfile
     from hwsearch.latency._client import AgentClient
 
+
 def cache_key(arch: Arch, device: DeviceProfile, agent: AgentClient | None = None) -> CacheKey:
     """The cache key of ``arch`` on ``device`` (reached through ``agent``, if given)."""
     identity = device.identity(agent.url if agent is not None else None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,8 +16,21 @@ from hwsearch.report.run_plots import hypervolume_figure, pareto_figure
 from hwsearch.report.summary import RunSummary, summarise
 from hwsearch.stats import log_macs_fit
 
-FRONT_COLUMNS = ["number", "baseline", "accuracy_pct", "accuracy_std_pct", "seeds", "budget", "latency_ms",
-                 "latency_error_pct", "latency_source", "macs", "params", "arch"]
+LIMITS_TITLE = "Decisions this proxy cannot judge"
+FRONT_COLUMNS = [
+    "number",
+    "baseline",
+    "accuracy_pct",
+    "accuracy_std_pct",
+    "seeds",
+    "budget",
+    "latency_ms",
+    "latency_error_pct",
+    "latency_source",
+    "macs",
+    "params",
+    "arch",
+]
 
 
 @dataclass(frozen=True)
@@ -65,8 +78,10 @@ def _lines(summary: RunSummary, frame: pd.DataFrame, device: str, meta: Mapping[
                    f"R² = {summary.front_fit.r2:.3f} ({len(summary.front)} networks, "
                    f"{summary.front.macs.max() / summary.front.macs.min():.1f}x in MACs)")  # fmt: skip
     if summary.fit is not None:
-        out.append(f"- accuracy vs log10(MACs) over the {len(summary.at_report)} networks at "
-                   f"'{summary.report_budget}': {summary.fit.slope:.2f} points per decade, R² = {summary.fit.r2:.3f}")
+        out.append(
+            f"- accuracy vs log10(MACs) over the {len(summary.at_report)} networks at "
+            f"'{summary.report_budget}': {summary.fit.slope:.2f} points per decade, R² = {summary.fit.r2:.3f}"
+        )
     return out
 
 
@@ -84,9 +99,11 @@ def _fidelity_line(summary: RunSummary) -> str:
     confirmed = f"confirmed with {seeds}+ seeds each" if seeds >= 2 else "one seed each, not confirmed"
     if not summary.multi_fidelity:
         return f"- proxy fidelity: every network and the front at '{summary.report_budget}'; front {confirmed}"
-    return (f"- proxy fidelity: {len(summary.feasible)} networks explored at '{summary.explore_budget}', "
-            f"{len(summary.at_report)} promoted to '{summary.report_budget}'; the front is computed there only, "
-            f"{confirmed} (accuracy ± seed s.d.)")
+    return (
+        f"- proxy fidelity: {len(summary.feasible)} networks explored at '{summary.explore_budget}', "
+        f"{len(summary.at_report)} promoted to '{summary.report_budget}'; the front is computed there only, "
+        f"{confirmed} (accuracy ± seed s.d.)"
+    )
 
 
 def _baseline_text(summary: RunSummary) -> str:
@@ -109,8 +126,15 @@ def _tradeoff_panels(summary: RunSummary) -> list[TradeoffPanel]:
                                     "proxy validation accuracy (%)"))  # fmt: skip
     if summary.multi_fidelity and summary.fit is not None:
         rows = summary.at_report
-        panels.append(TradeoffPanel(f"promoted to '{summary.report_budget}'", rows.macs.astype(float),
-                                    rows.accuracy_pct.astype(float), summary.fit, "proxy validation accuracy (%)"))
+        panels.append(
+            TradeoffPanel(
+                f"promoted to '{summary.report_budget}'",
+                rows.macs.astype(float),
+                rows.accuracy_pct.astype(float),
+                summary.fit,
+                "proxy validation accuracy (%)",
+            )
+        )
     return panels
 
 
@@ -123,8 +147,11 @@ def _history_text(summary: RunSummary) -> str:
 
 
 def write_run_report(frame: pd.DataFrame, out_dir: Path, *, device: str, explore_budget: str,
-                     meta: Mapping[str, str]) -> RunOutputs:  # fmt: skip
-    """Write every output of a run into ``out_dir`` and return their paths."""
+                     meta: Mapping[str, str], limits: Sequence[tuple[str, str]] = ()) -> RunOutputs:  # fmt: skip
+    """Write every output of a run into ``out_dir`` and return their paths.
+
+    ``limits`` are (decision, evidence) pairs the proxy is known not to judge; the report lists them.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     trials_csv = out_dir / "trials.csv"
     with names_file(trials_csv):
@@ -139,8 +166,11 @@ def write_run_report(frame: pd.DataFrame, out_dir: Path, *, device: str, explore
     lines = _lines(summary, frame, device, meta)
     front = _front_table(summary)
     md = ["# hwsearch run report", "", *lines, "", f"## Pareto front at '{summary.report_budget}' (fastest first)", "",
-          front.to_markdown(index=False), "", f"## {_history_title(summary)}", "", _history_text(summary), "",
-          "![accuracy vs latency](pareto_latency.png)", ""]  # fmt: skip
+          front.to_markdown(index=False), ""]  # fmt: skip
+    if limits:
+        md += [f"## {LIMITS_TITLE}", "", *(f"- **{d}**: {e}." for d, e in limits), ""]
+    md += [f"## {_history_title(summary)}", "", _history_text(summary), "",
+           "![accuracy vs latency](pareto_latency.png)", ""]  # fmt: skip
     if tradeoff_png is not None:
         md += ["![accuracy vs Mult-Adds](tradeoff_macs.png)", ""]
     md += ["![hypervolume](hypervolume.png)", ""]
@@ -150,12 +180,15 @@ def write_run_report(frame: pd.DataFrame, out_dir: Path, *, device: str, explore
     images = [p for p in (pareto_png, tradeoff_png, hv_png) if p is not None]
     report_html = out_dir / "report.html"
     with names_file(report_html):
-        report_html.write_text(_html(lines, front, summary, images), encoding="utf-8")
+        report_html.write_text(_html(lines, front, summary, images, limits), encoding="utf-8")
     return RunOutputs(trials_csv, pareto_png, tradeoff_png, hv_png, report_md, report_html)
 
 
-def _html(lines: list[str], front: pd.DataFrame, summary: RunSummary, images: list[Path]) -> str:
+def _html(lines: list[str], front: pd.DataFrame, summary: RunSummary, images: list[Path],
+          limits: Sequence[tuple[str, str]]) -> str:  # fmt: skip
     items = "".join(f"<li>{html.escape(line.removeprefix('- ')).replace('**', '')}</li>" for line in lines)
+    cannot = "".join(f"<li><b>{html.escape(d)}</b>: {html.escape(e)}.</li>" for d, e in limits)
+    cannot = f"<h2>{LIMITS_TITLE}</h2><ul>{cannot}</ul>" if limits else ""
     encoded = [(p.stem, base64.b64encode(p.read_bytes()).decode()) for p in images]
     pictures = "".join(
         f'<p><img alt="{html.escape(name)}" src="data:image/png;base64,{data}"></p>' for name, data in encoded
@@ -166,6 +199,6 @@ def _html(lines: list[str], front: pd.DataFrame, summary: RunSummary, images: li
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>hwsearch run report</title>"
             f"<style>{style}</style></head><body><h1>hwsearch run report</h1><ul>{items}</ul>"
             f"<h2>Pareto front at '{html.escape(summary.report_budget)}' (fastest first)</h2>"
-            f"{front.to_html(index=False, border=0)}"
+            f"{front.to_html(index=False, border=0)}{cannot}"
             f"<h2>{html.escape(_history_title(summary))}</h2><p>{html.escape(_history_text(summary))}</p>"
             f"{pictures}</body></html>")  # fmt: skip

@@ -93,4 +93,3 @@ def summarise(frame: pd.DataFrame, explore_budget: str, reference: Point | None 
         front_fit=_fit(front),
         latency_sources=tuple(sorted(set(feasible.latency_source))),
     )  # fmt: skip
-

@@ -192,8 +192,11 @@ def load_study(
     try:
         summaries = {s.study_name: s for s in optuna.get_all_study_summaries(storage)}
     except Exception as exc:  # a lost connection, a schema from another Optuna version, a damaged file...
-        raise StudyError(f"cannot read the studies in {where}: {_first_line(exc)}", value=where,
-                         hint="check the storage URL and that its server is up; --debug shows the cause") from exc
+        raise StudyError(
+            f"cannot read the studies in {where}: {_first_line(exc)}",
+            value=where,
+            hint="check the storage URL and that its server is up; --debug shows the cause",
+        ) from exc
     if name not in summaries:
         known = ", ".join(sorted(summaries)) or "none"
         raise StudyError(f"no study {name!r} in {where}", value=name, hint=f"studies there: {known}")

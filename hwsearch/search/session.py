@@ -26,6 +26,7 @@ from optuna.storages import RDBStorage
 
 from hwsearch.arch import Arch
 from hwsearch.proxy.budgets import get_budget
+from hwsearch.proxy.limits import proxy_limits
 from hwsearch.proxy.records import ProxyResult
 from hwsearch.search.config import STUDY_NAME, RunError, SearchConfig, Worker
 from hwsearch.search.ladder import Standing, confirmations, promotions
@@ -186,8 +187,12 @@ class Session:
         explored = 0
         with interruptible() as guard:
             # Ctrl-C cuts training or measuring short at once, and waits for the study's writes.
-            scoring = replace(self.scoring, latency=guard.work(self.scoring.latency),
-                              accuracy=guard.work(self.scoring.accuracy), train=guard.work(self.scoring.train))
+            scoring = replace(
+                self.scoring,
+                latency=guard.work(self.scoring.latency),
+                accuracy=guard.work(self.scoring.accuracy),
+                train=guard.work(self.scoring.train),
+            )
             objective = scoring.objective(self.config, self.space, on_scored=on_scored,
                                           on_trained=self._keep_training)  # fmt: skip
             while deadline is None or time.monotonic() < deadline:
@@ -265,8 +270,9 @@ class Session:
         config = self.config
         meta = {"device": config.device, "space": config.space, "sampler": config.sampler, "seed": str(config.seed),
                 "proxy": f"budget '{config.budget}' on {config.dataset}", "study": self.study.study_name}  # fmt: skip
+        limits = [(limit.decision, limit.evidence) for limit in proxy_limits(config.dataset)]
         outputs = write_run_report(self.frame(), out_dir, device=Path(config.device).stem,
-                                   explore_budget=config.budget, meta=meta)  # fmt: skip
+                                   explore_budget=config.budget, meta=meta, limits=limits)  # fmt: skip
         return [p for p in vars(outputs).values() if p is not None]
 
 
