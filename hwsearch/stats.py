@@ -16,6 +16,21 @@ def spearman(a: Sequence[float], b: Sequence[float]) -> float:
     return float(pd.Series(a, dtype=float).rank().corr(pd.Series(b, dtype=float).rank()))
 
 
+def partial_spearman(a: Sequence[float], b: Sequence[float], control: Sequence[float]) -> float:
+    """Spearman correlation of ``a`` and ``b`` once the ranks of ``control`` are regressed out of both.
+
+    What a score knows about a target beyond ``control``: for a proxy, beyond MACs, which a
+    search's latency objective already follows.
+    """
+    if not len(a) == len(b) == len(control) or len(a) < 3:
+        raise ValueError(f"partial_spearman needs three equal-length sequences of at least 3, got "
+                         f"{len(a)}, {len(b)} and {len(control)}")  # fmt: skip
+    ranks = [pd.Series(v, dtype=float).rank().to_numpy() for v in (a, b, control)]
+    design = np.column_stack([ranks[2], np.ones(len(a))])
+    residuals = [y - design @ np.linalg.lstsq(design, y, rcond=None)[0] for y in ranks[:2]]
+    return float(np.corrcoef(*residuals)[0, 1])
+
+
 @dataclass(frozen=True)
 class LinearFit:
     """Least-squares line ``y = slope * x + intercept`` and its coefficient of determination."""

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
-from hwsearch.stats import linear_fit, log_macs_fit, spearman
+from hwsearch.stats import linear_fit, log_macs_fit, partial_spearman, spearman
 
 
 def test_spearman_closed_forms():
@@ -16,6 +17,21 @@ def test_spearman_closed_forms():
     assert spearman([1, 1, 2], [1, 2, 3]) == pytest.approx(math.sqrt(3) / 2)
     with pytest.raises(ValueError):
         spearman([1], [1])
+
+
+def test_partial_spearman_removes_what_the_control_explains():
+    rng = np.random.default_rng(0)
+    control = rng.normal(size=2000)
+    # both follow the control, with independent noise: strongly correlated, but not beyond the control
+    a, b = control + 0.3 * rng.normal(size=2000), control + 0.3 * rng.normal(size=2000)
+    assert spearman(a, b) > 0.8
+    assert abs(partial_spearman(a, b, control)) < 0.1
+    # a shared signal the control does not carry survives
+    shared = rng.normal(size=2000)
+    assert partial_spearman(control + shared, control + shared + 0.1 * rng.normal(size=2000), control) > 0.9
+    assert partial_spearman([2, 1, 4, 3, 6, 5], [2, 1, 4, 3, 6, 5], [1, 2, 3, 4, 5, 6]) == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        partial_spearman([1, 2], [1, 2], [1, 2])
 
 
 def test_linear_fit_recovers_a_line():

@@ -8,13 +8,17 @@ from pathlib import Path
 from hwsearch.cli.output import console
 from hwsearch.data import DATASETS, DEFAULT_DATASET
 from hwsearch.paths import RESULTS_DIR
+from hwsearch.search.config import SearchConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's sub-commands."""
     rep = sub.add_parser("reproduce", help="train the paper's 16 alpha x rho models with the proxy; plot the trade-off")
     add_data_arguments(rep)
-    rep.add_argument("--budget", default="standard", help="proxy fidelity: quick, standard or full")
+    # The fidelity a run's front is reported at, so the check speaks for the fronts users see.
+    front_budget = SearchConfig().top_budget
+    rep.add_argument("--budget", default=front_budget,
+                     help=f"proxy fidelity (default {front_budget}, a run's front)")  # fmt: skip
     rep.add_argument("--out", type=Path, help="output folder (default results/reproduce-BUDGET)")
     rep.add_argument(
         "--grid-only",

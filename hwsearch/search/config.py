@@ -54,7 +54,7 @@ class SearchConfig:
 
     device: str = "jetson-nano"
     space: str = "mobilenet_v1"
-    trials: int = 150
+    trials: int = 80
     budget: str = "quick"
     sampler: str = "nsga2"
     seed: int = 0
@@ -67,7 +67,7 @@ class SearchConfig:
     agent: str | None = None
     population: int | None = None
     rungs: tuple[str, ...] = ("standard",)
-    promote_fraction: float = 0.25
+    promote_fraction: float = 0.15
     confirm_seeds: int = 2
     confirm_margin_pct: float = 0.5
     train_budget_s: float | None = None
