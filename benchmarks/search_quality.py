@@ -18,7 +18,12 @@ The runs alternate by seed (ladder, NSGA-II, random, next seed), so a slow phase
 machine costs every method alike. The default device's latency is predicted, so latency
 noise plays no part; with a measured device the front would also carry timing noise.
 
-    python benchmarks/search_quality.py [--seeds 3] [--trials 60] [--judge standard:epochs=12]
+The judging trains every front network again, which costs as much as the searches: ``--workers``
+spreads it over processes of ``cores / workers`` threads (small proxy networks train about as
+fast on one thread as on two), and ``--from DIR`` judges the runs a previous call left in DIR
+(its ``ladder-S``, ``nsga2-S`` and ``random-S`` folders) without searching again.
+
+    python benchmarks/search_quality.py [--seeds 3] [--trials 60] [--judge standard:epochs=12] [--workers 2]
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import os
 import statistics
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from hwsearch.arch import Arch
@@ -51,15 +57,22 @@ def main() -> None:
     parser.add_argument("--judge", default="standard:epochs=12", help="the budget every front is retrained at")
     parser.add_argument("--device", default=defaults.device)
     parser.add_argument("--threads", type=int, help="torch threads (default: every core)")
+    parser.add_argument("--workers", type=int, default=1, help="processes that judge the fronts")
+    parser.add_argument("--from", dest="from_dir", type=Path, help="judge the runs of an earlier call in this folder")
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="hwsearch-quality-"))
+    work = args.from_dir or Path(tempfile.mkdtemp(prefix="hwsearch-quality-"))
+    print(f"runs in {work}", flush=True)
     os.environ.setdefault("HWSEARCH_LATENCY_CACHE", str(work / "latency.sqlite"))
     rungs = tuple(filter(None, args.rungs.split(",")))
     fronts: dict[tuple[str, int], list[tuple[str, float]]] = {}  # (method, seed) -> [(arch, latency_ms)]
     compute: dict[tuple[str, int], float] = {}
     start = time.perf_counter()
     for seed in range(args.seeds):
+        if args.from_dir is not None:
+            for method in METHODS:
+                _keep(Session.open(work / f"{method}-{seed}"), method, seed, fronts, compute)
+            continue
         common = {"device": args.device, "budget": args.budget, "seed": seed, "baselines": False}
         ladder = SearchConfig(trials=args.trials, rungs=rungs, promote_fraction=args.promote, **common)
         session = _run(ladder, work / f"ladder-{seed}")
@@ -76,7 +89,8 @@ def main() -> None:
         elapsed = time.perf_counter() - start
         print(f"  seed {seed}: {seconds:.0f} s of training each; done at {elapsed:.0f} s", flush=True)
 
-    judged = _judge(sorted({arch for front in fronts.values() for arch, _ in front}), args.judge, args.threads)
+    archs = sorted({arch for front in fronts.values() for arch, _ in front})
+    judged = _judge(archs, args.judge, args.threads, args.workers)
     _print(fronts, compute, judged, args)
     print(f"wall time {time.perf_counter() - start:.0f} s")
 
@@ -96,18 +110,31 @@ def _keep(session: Session, method: str, seed: int, fronts: dict, compute: dict)
           f"'{front.budget.iloc[0]}', {compute[(method, seed)]:.0f} s of training", flush=True)  # fmt: skip
 
 
-def _judge(archs: list[str], spec: str, threads: int | None) -> dict[str, float]:
-    """Mean accuracy (%) of 2 seeds of ``spec`` for each architecture."""
+_DATA: ProxyData | None = None
+
+
+def _judge_one(arch: str, spec: str, threads: int | None) -> tuple[float, float]:
     from hwsearch.proxy.train import train_proxy
 
+    global _DATA  # noqa: PLW0603 - one data set per judging process, loaded on its first network
     budget = get_budget(spec).with_overrides(seeds=2)
-    data = ProxyData.from_dataset(load_dataset(), budget)
-    print(f"judging {len(archs)} front networks at '{spec}' with 2 seeds ...", flush=True)
+    if _DATA is None:
+        _DATA = ProxyData.from_dataset(load_dataset(), budget)
+    result = train_proxy(Arch.from_str(arch), _DATA, budget, threads=threads)
+    return result.accuracy_pct, result.accuracy_std_pct
+
+
+def _judge(archs: list[str], spec: str, threads: int | None, workers: int) -> dict[str, float]:
+    """Mean accuracy (%) of 2 seeds of ``spec`` for each architecture, over ``workers`` processes."""
+    print(f"judging {len(archs)} front networks at '{spec}' with 2 seeds, {workers} process(es) ...", flush=True)
+    if workers > 1:
+        threads = threads or max(1, (os.cpu_count() or 1) // workers)
     judged = {}
-    for i, arch in enumerate(archs, 1):
-        result = train_proxy(Arch.from_str(arch), data, budget, threads=threads)
-        judged[arch] = result.accuracy_pct
-        print(f"  [{i}/{len(archs)}] {result.accuracy_pct:6.2f}% ± {result.accuracy_std_pct:.2f}  {arch}", flush=True)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        results = pool.map(_judge_one, archs, [spec] * len(archs), [threads] * len(archs))
+        for i, (arch, (mean, std)) in enumerate(zip(archs, results, strict=True), 1):
+            judged[arch] = mean
+            print(f"  [{i}/{len(archs)}] {mean:6.2f}% ± {std:.2f}  {arch}", flush=True)
     return judged
 
 

@@ -74,11 +74,11 @@ class Budget:
 
 BUDGETS: dict[str, Budget] = {
     "quick": Budget("quick", epochs=3, train_images=4_000, val_images=2_000, base_resolution=32,
-                    note="~10-minute searches; ranks coarsely; ~3 s a candidate"),
+                    note="the exploration rung of a run; ranks coarsely; ~2 s a candidate"),
     "standard": Budget("standard", epochs=6, train_images=10_000, base_resolution=32,
-                       note="the default for searches that matter; ~20 s a candidate"),
+                       note="the rung a run's front is confirmed and reported at; ~11 s a candidate"),
     "full": Budget("full", epochs=12, train_images=20_000, base_resolution=32, seeds=2,
-                   note="confirmation of a short list; ~3 min a candidate"),
+                   note="a further rung for a short list; ~8x standard with its 2 seeds (estimated)"),
 }  # fmt: skip
 
 
