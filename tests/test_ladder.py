@@ -23,6 +23,9 @@ def test_promotion_takes_the_best_share_spread_over_the_latency_range():
 def test_promotion_never_repeats_and_grows_with_the_rung():
     assert promotions(RUNG, 0.25, promoted={"fast"}) == ["slow"]
     assert promotions(RUNG[:3], 0.25, promoted=()) == []  # floor(0.75): nothing yet
+    # once nothing more will be explored, the share rounds up: a short run still reaches the top rung
+    assert len(promotions(RUNG[:3], 0.25, promoted=(), final=True)) == 1
+    assert len(promotions(RUNG, 0.25, promoted=(), final=True)) == 2  # 0.25 x 8 is exact: no extra
     assert len(promotions(RUNG * 1, 1.0, promoted=())) == 8
 
 

@@ -33,14 +33,17 @@ def _points(standings: Sequence[Standing]) -> list[tuple[float, float]]:
     return [(s.accuracy_pct, s.latency_ms) for s in standings]
 
 
-def promotions(standings: Sequence[Standing], fraction: float, promoted: Collection[str]) -> list[str]:
+def promotions(standings: Sequence[Standing], fraction: float, promoted: Collection[str], *,
+               final: bool = False) -> list[str]:  # fmt: skip
     """The networks of one rung that now earn the next, and are not promoted yet (best first).
 
     As in asynchronous successive halving, the best ``floor(fraction * n)`` of the ``n``
     networks the rung holds so far are promoted; one promoted stays promoted as the rung
-    fills up, so no promotion is lost or taken back.
+    fills up, so no promotion is lost or taken back. Once the rung is ``final`` (nothing more
+    will be explored) the count rounds up, so that a short run still reaches the top rung.
     """
-    count = math.floor(fraction * len(standings) + 1e-9)
+    share = fraction * len(standings)
+    count = math.ceil(share - 1e-9) if final else math.floor(share + 1e-9)
     best = [standings[i].arch for i in promotion_order(_points(standings))[:count]]
     return [arch for arch in best if arch not in promoted]
 

@@ -209,7 +209,7 @@ class Session:
                     self.promote()
                 elif n_trials is not None:
                     return  # a worker with a quota leaves the finish to the others
-                elif not (self.promote() or self.confirm()):
+                elif not (self.promote(final=True) or self.confirm()):
                     if not records.revive():
                         return
                     time.sleep(poll_s)  # other workers are training what is left
@@ -238,14 +238,17 @@ class Session:
             records = self.records.records() if self.records is not None else {}
         return standings_at(records, budget, feasible_latency(self.study))
 
-    def promote(self) -> int:
-        """Queue the promotions each rung has earned so far; returns how many were queued."""
+    def promote(self, *, final: bool = False) -> int:
+        """Queue the promotions each rung has earned so far; returns how many were queued.
+
+        ``final``: exploration is over, so each rung's share rounds up (see :func:`promotions`).
+        """
         assert self.records is not None
         done, pending = self.records.records(), self.records.pending()
         queued = 0
         for lower, upper in itertools.pairwise(self.config.ladder):
             promoted = {k.arch for k in (*done, *pending) if k.budget == upper}
-            archs = promotions(self.standings(lower, done), self.config.promote_fraction, promoted)
+            archs = promotions(self.standings(lower, done), self.config.promote_fraction, promoted, final=final)
             seed = get_budget(upper).seed
             queued += len(self.records.enqueue([RecordKey(a, upper, seed) for a in archs], "promote"))
         return queued
