@@ -24,11 +24,11 @@ import hwsearch.arch as arch_module
 from hwsearch.arch import Arch
 from hwsearch.cost import count_cost
 from hwsearch.data import load_dataset
-from hwsearch.paper import paper_grid
 from hwsearch.proxy.budgets import get_budget
 from hwsearch.proxy.records import ProxyData
+from hwsearch.proxy.reproduce import reproduce_grid
 from hwsearch.proxy.train import train_proxy
-from hwsearch.stats import log_macs_fit, spearman
+from hwsearch.stats import log_macs_fit
 
 
 def floored(floor: int, rule: Callable[[int, float, str], int]) -> Callable[[int, float, str], int]:
@@ -48,7 +48,6 @@ def main() -> None:
     args = parser.parse_args()
     budget = get_budget(args.budget)
     data = ProxyData.from_dataset(load_dataset(), budget)
-    grid = paper_grid()
     front: list[str] = []
     if args.run is not None:
         trials = pd.read_csv(args.run / "trials.csv")
@@ -59,13 +58,11 @@ def main() -> None:
         start = time.perf_counter()
         arch_module.scale_channels = floored(floor, original)
         try:
-            grid_pct = [train_proxy(m.arch, data, budget).accuracy_pct for m in grid]
+            grid = reproduce_grid(data, budget)
             front_pct = [train_proxy(Arch.from_str(a), data, budget).accuracy_pct for a in front]
         finally:
             arch_module.scale_channels = original
-        fit = log_macs_fit([count_cost(m.arch).macs for m in grid], grid_pct)
-        rho = spearman(grid_pct, [m.top1 for m in grid])
-        line = f"{floor:>5} {fit.r2:>8.3f} {fit.slope:>6.2f} {rho:>9.3f}"
+        line = f"{floor:>5} {grid.fit.r2:>8.3f} {grid.fit.slope:>6.2f} {grid.spearman_imagenet:>9.3f}"
         if front:
             front_fit = log_macs_fit([count_cost(Arch.from_str(a)).macs for a in front], front_pct)
             line += f" {front_fit.slope:>12.2f} {front_fit.r2:>9.3f}"

@@ -58,15 +58,10 @@ def trained(archs: list[Arch], budget: Budget, cache: Path, threads: int) -> tup
     return [known[a.to_str()][0] for a in archs], [known[a.to_str()][1] for a in archs]
 
 
-def finite_spearman(score: list[float], target: list[float]) -> tuple[float, int]:
-    """Spearman over the pairs whose score is finite, and how many pairs that was."""
-    pairs = [(s, t) for s, t in zip(score, target, strict=True) if math.isfinite(s)]
-    return spearman([p[0] for p in pairs], [p[1] for p in pairs]), len(pairs)
-
-
-def _finite_partial(score: list[float], target: list[float], control: list[float]) -> float:
+def where_finite(score: list[float], *others: list[float]) -> list[list[float]]:
+    """``score`` and ``others``, each kept only where ``score`` is finite (a zero-cost score can overflow)."""
     keep = [i for i, s in enumerate(score) if math.isfinite(s)]
-    return partial_spearman([score[i] for i in keep], [target[i] for i in keep], [control[i] for i in keep])
+    return [[column[i] for i in keep] for column in (score, *others)]
 
 
 def main() -> None:
@@ -97,9 +92,9 @@ def main() -> None:
         ("MACs (no cost)", macs, 0.0),
     ]
     for name, values, seconds in rows:
-        rho, n = finite_spearman(values, top_acc)
-        beyond = "" if values is macs else f"  beyond MACs {_finite_partial(values, top_acc, macs):6.3f}"
-        print(f"  {name:32s} {rho:6.3f}  (n={n})  {seconds:6.2f} s a network{beyond}")
+        kept, target, control = where_finite(values, top_acc, macs)
+        beyond = "" if values is macs else f"  beyond MACs {partial_spearman(kept, target, control):6.3f}"
+        print(f"  {name:32s} {spearman(kept, target):6.3f}  (n={len(kept)})  {seconds:6.2f} s a network{beyond}")
     print(f"  top rung itself: {np.mean(top_sec):.1f} s a network (mean), {np.max(top_sec):.1f} s (max); "
           f"accuracy {min(top_acc):.1f}-{max(top_acc):.1f}%")  # fmt: skip
 

@@ -220,34 +220,10 @@ def test_two_workers_never_train_one_network_twice_at_one_fidelity(postgres_url,
     monkeypatch.setenv("HWSEARCH_LATENCY_CACHE", str(tmp_path / "latency.sqlite"))
     w = world(tmp_path)
     study = f"ladder-{uuid.uuid4().hex[:8]}"
-    argv = [
-        "run",
-        "--storage",
-        postgres_url,
-        "--study",
-        study,
-        "--out",
-        str(tmp_path / "run"),
-        "--trials",
-        "1",
-        "--device",
-        w["device"],
-        "--space",
-        w["space"],
-        "--dataset",
-        w["dataset"],
-        "--budget",
-        w["budget"],
-        "--rungs",
-        w["rungs"],
-        "--promote",
-        "0.5",
-        "--sampler",
-        "random",
-        "--no-baselines",
-        "--threads",
-        "1",
-    ]
+    argv = ["run", "--storage", postgres_url, "--study", study, "--out", str(tmp_path / "run"), "--trials", "1",
+            "--device", w["device"], "--space", w["space"], "--dataset", w["dataset"], "--budget", w["budget"],
+            "--rungs", w["rungs"], "--promote", "0.5", "--sampler", "random", "--no-baselines",
+            "--threads", "1"]  # fmt: skip
     assert main(argv) == 0  # made the study; the target is raised for the workers below
     storage = optuna.storages.RDBStorage(postgres_url.replace("postgresql://", "postgresql+psycopg://", 1))
     study_id = storage.get_study_id_from_name(study)

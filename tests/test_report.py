@@ -90,7 +90,7 @@ def test_the_report_lists_the_decisions_the_proxy_cannot_judge(tmp_path):
     frame = ladder_frame()
     for column, value in (("state", "complete"), ("params", 1000), ("latency_error_pct", 12.0)):
         frame[column] = value
-    limits = [(limit.decision, limit.evidence) for limit in proxy_limits("fashion-mnist")]
+    limits = proxy_limits("fashion-mnist")
     assert limits and proxy_limits("imagefolder:/x") == ()
     write_run_report(frame, tmp_path, device="board", explore_budget="quick", meta={}, limits=limits)
     report = (tmp_path / "report.md").read_text()

@@ -289,8 +289,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     facts = {
         "Device": config.device,
         "Latency": f"{row.latency_ms:.3f} ms ({source})",
-        "Proxy accuracy": f"{row.accuracy_pct:.2f}% ± {row.accuracy_std_pct:.2f} ({int(row.seeds)} seed(s), "
-        f"{config.dataset}, budget '{row.budget}', validation split)",
+        "Proxy accuracy": (
+            f"{row.accuracy_pct:.2f}% ± {row.accuracy_std_pct:.2f} ({int(row.seeds)} seed(s), "
+            f"{config.dataset}, budget '{row.budget}', validation split)"
+        ),
         "Study trial": f"{int(row.number)}" + (f" (paper baseline {row.baseline})" if row.baseline else ""),
     }
     write_text(out_dir / "model.py", torch_source(arch, facts))

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from hwsearch.errors import names_file
+from hwsearch.proxy.limits import ProxyLimit
 from hwsearch.report.plots import TradeoffPanel, save_png, tradeoff_figure
 from hwsearch.report.run_plots import hypervolume_figure, pareto_figure
 from hwsearch.report.summary import RunSummary, summarise
@@ -147,10 +148,10 @@ def _history_text(summary: RunSummary) -> str:
 
 
 def write_run_report(frame: pd.DataFrame, out_dir: Path, *, device: str, explore_budget: str,
-                     meta: Mapping[str, str], limits: Sequence[tuple[str, str]] = ()) -> RunOutputs:  # fmt: skip
+                     meta: Mapping[str, str], limits: Sequence[ProxyLimit] = ()) -> RunOutputs:  # fmt: skip
     """Write every output of a run into ``out_dir`` and return their paths.
 
-    ``limits`` are (decision, evidence) pairs the proxy is known not to judge; the report lists them.
+    ``limits`` are the decisions the proxy is known not to judge, with their evidence; the report lists them.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     trials_csv = out_dir / "trials.csv"
@@ -168,7 +169,7 @@ def write_run_report(frame: pd.DataFrame, out_dir: Path, *, device: str, explore
     md = ["# hwsearch run report", "", *lines, "", f"## Pareto front at '{summary.report_budget}' (fastest first)", "",
           front.to_markdown(index=False), ""]  # fmt: skip
     if limits:
-        md += [f"## {LIMITS_TITLE}", "", *(f"- **{d}**: {e}." for d, e in limits), ""]
+        md += [f"## {LIMITS_TITLE}", "", *(f"- **{limit.decision}**: {limit.evidence}." for limit in limits), ""]
     md += [f"## {_history_title(summary)}", "", _history_text(summary), "",
            "![accuracy vs latency](pareto_latency.png)", ""]  # fmt: skip
     if tradeoff_png is not None:
@@ -185,9 +186,9 @@ def write_run_report(frame: pd.DataFrame, out_dir: Path, *, device: str, explore
 
 
 def _html(lines: list[str], front: pd.DataFrame, summary: RunSummary, images: list[Path],
-          limits: Sequence[tuple[str, str]]) -> str:  # fmt: skip
+          limits: Sequence[ProxyLimit]) -> str:  # fmt: skip
     items = "".join(f"<li>{html.escape(line.removeprefix('- ')).replace('**', '')}</li>" for line in lines)
-    cannot = "".join(f"<li><b>{html.escape(d)}</b>: {html.escape(e)}.</li>" for d, e in limits)
+    cannot = "".join(f"<li><b>{html.escape(x.decision)}</b>: {html.escape(x.evidence)}.</li>" for x in limits)
     cannot = f"<h2>{LIMITS_TITLE}</h2><ul>{cannot}</ul>" if limits else ""
     encoded = [(p.stem, base64.b64encode(p.read_bytes()).decode()) for p in images]
     pictures = "".join(

@@ -273,9 +273,9 @@ class Session:
         config = self.config
         meta = {"device": config.device, "space": config.space, "sampler": config.sampler, "seed": str(config.seed),
                 "proxy": f"budget '{config.budget}' on {config.dataset}", "study": self.study.study_name}  # fmt: skip
-        limits = [(limit.decision, limit.evidence) for limit in proxy_limits(config.dataset)]
         outputs = write_run_report(self.frame(), out_dir, device=Path(config.device).stem,
-                                   explore_budget=config.budget, meta=meta, limits=limits)  # fmt: skip
+                                   explore_budget=config.budget, meta=meta,
+                                   limits=proxy_limits(config.dataset))  # fmt: skip
         return [p for p in vars(outputs).values() if p is not None]
 
 
