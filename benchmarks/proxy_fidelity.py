@@ -22,6 +22,7 @@ import ast
 import csv
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from hwsearch.arch import Arch
@@ -117,7 +118,7 @@ def main() -> None:
 def long_accuracies(archs: list[Arch], data: ProxyData, budget: Budget, cache: Path,
                     progress: Callable[..., None]) -> list[float]:  # fmt: skip
     """Accuracy of each arch under the long ``budget``, trained once and kept in ``cache``."""
-    key = repr(budget)
+    key = repr(replace(budget, note=""))  # what is trained, not how it is described
     known: dict[str, float] = {}
     if cache.exists():
         with cache.open(newline="") as handle:

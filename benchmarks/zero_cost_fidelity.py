@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,7 @@ FIELDS = ["budget", "arch", "accuracy_pct", "seconds"]
 
 def trained(archs: list[Arch], budget: Budget, cache: Path, threads: int) -> tuple[list[float], list[float]]:
     """Accuracy and seconds of each arch under ``budget``, trained once and kept in ``cache``."""
-    key = repr(budget)
+    key = repr(replace(budget, note=""))  # what is trained, not how it is described
     known: dict[str, tuple[float, float]] = {}
     if cache.exists():
         with cache.open(newline="") as handle:
