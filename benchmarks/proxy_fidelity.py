@@ -38,7 +38,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--budget", default="standard")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="override budget fields")
-    parser.add_argument("--long-factor", type=int, default=5)
+    parser.add_argument("--long-factor", type=float, default=5.0,
+                        help="the reference's epochs over the budget's epoch-seeds (2.5 with 2 seeds: 5x one "
+                             "seed's epochs)")  # fmt: skip
     parser.add_argument("--random", type=int, default=8, help="random space samples added to (a)")
     parser.add_argument("--skip-long", action="store_true", help="only (b), (c), (d)")
     parser.add_argument("--csv", type=Path, help="append per-model rows to this CSV")
@@ -102,9 +104,12 @@ def main() -> None:
     # The reference is the plain network trained long, what a short proxy stands in for: shortcuts only
     # ease a short schedule, so the long one goes without them.
     long_budget = budget.with_overrides(
-        name=f"{budget.name}-long", epochs=budget.epochs * budget.seeds * args.long_factor, seeds=1, shortcuts=False
+        name=f"{budget.name}-long",
+        epochs=round(budget.epochs * budget.seeds * args.long_factor),
+        seeds=1,
+        shortcuts=False,
     )
-    print(f"long reference: {long_budget.epochs} epochs x 1 seed ({args.long_factor}x the budget's epoch-seeds)")
+    print(f"long reference: {long_budget.epochs} epochs x 1 seed ({args.long_factor:g}x the budget's epoch-seeds)")
     archs = [row.arch for row in rep.rows]
     start = time.perf_counter()
     long_acc = long_accuracies([Arch.from_str(a) for a in archs] + extra, data, long_budget, args.long_cache, progress)
