@@ -30,7 +30,7 @@ from hwsearch.latency import family_pool, family_profiles
 from hwsearch.latency._corpus import ConfigGroup
 from hwsearch.latency._crossval import RECIPE, Recipe, choose_hyper, holdout_rows, structural_center
 from hwsearch.latency._features import relative_matrix
-from hwsearch.latency._fitting import Hyper, levenberg_marquardt
+from hwsearch.latency._fitting import Hyper, levenberg_marquardt, log_model, predict
 
 GRID = tuple((a, r) for a in (0.25, 0.5, 0.75, 1.0) for r in (128, 160, 192, 224))
 FIRST = (1.0, 224)
@@ -54,18 +54,12 @@ def short(group: ConfigGroup) -> str:
     return f"{runtime} {'uint8' if 'uint8' in group.name else 'fp32'}"
 
 
-def _log_fit(rel: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    parts = rel * np.exp(z)
-    total = parts.sum(axis=1)
-    return np.log(total), parts / total[:, None]
-
-
 def _through(start: np.ndarray, rel: np.ndarray, log_y: np.ndarray) -> np.ndarray:
     """``start`` moved in level and in MACs against activations until it passes through both points."""
     turn = np.array([-1.0, 1.0, 0.0, 0.0, 0.0])
 
     def residuals(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        log_p, grad = _log_fit(rel, start + p[0] + p[1] * turn)
+        log_p, grad = log_model(start + p[0] + p[1] * turn, rel)
         return log_p - log_y, np.stack([grad.sum(axis=1), grad @ turn], axis=1)
 
     p, _ = levenberg_marquardt(residuals, np.zeros(2), iters=60)
@@ -83,8 +77,8 @@ def count_oracle(group: ConfigGroup, second: tuple[float, int], seed: int = 0) -
     with np.errstate(all="ignore"):
         for _ in range(SAMPLES):
             z = _through(base + rng.normal(0.0, 2.0, 5), rel[cal], np.log(y[cal]))
-            fit = rel[cal] @ np.exp(z) / y[cal] - 1
-            err = np.abs(rel[rest] @ np.exp(z) / y[rest] - 1)
+            fit = predict(z, rel[cal]) / y[cal] - 1
+            err = np.abs(predict(z, rel[rest]) / y[rest] - 1)
             if np.all(np.isfinite(err)) and np.max(np.abs(fit)) < 1e-3:
                 best = max(best, float(np.mean(err <= 0.1)))
     return best
@@ -98,12 +92,12 @@ def in_sample(group: ConfigGroup) -> tuple[float, float]:
         start = np.log(y.max() / 5) + np.random.default_rng(seed).normal(0.0, 1.0, 5)
 
         def residuals(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            log_p, grad = _log_fit(rel, z)
+            log_p, grad = log_model(z, rel)
             return np.concatenate([log_p - np.log(y), 1e-4 * z]), np.vstack([grad, 1e-4 * np.eye(5)])
 
         with np.errstate(all="ignore"):
             z, _ = levenberg_marquardt(residuals, start, iters=2000)
-            err = rel @ np.exp(z) / y - 1
+            err = predict(z, rel) / y - 1
         if np.all(np.isfinite(err)) and (best is None or np.mean(err**2) < np.mean(best**2)):
             best = err
     assert best is not None

@@ -13,7 +13,7 @@ from hwsearch.latency._checks import compute_check, digest, family_check, shippe
 from hwsearch.latency._corpus import ConfigGroup
 from hwsearch.latency._crossval import CV_KS, choose_hyper, loo_rows, structural_center, summarize
 from hwsearch.latency._features import TERMS, relative_matrix
-from hwsearch.latency._fitting import Hyper, fit_hierarchy, fit_terms, predict, spread
+from hwsearch.latency._fitting import Hyper, fit_hierarchy, fit_terms, log_model, predict, spread
 
 GRID = [mobilenet_v1(a, r) for a in (0.25, 0.5, 0.75, 1.0) for r in (128, 160, 192, 224)]
 # The family's true shape: ms of each term on 1.0-224 (MACs, activations, weights, layers, network).
@@ -29,14 +29,15 @@ def _deeper() -> list[Arch]:
     return out
 
 
-def _family(n_configs: int, spread_sd: float, seed: int, noise: float = 0.0) -> list[ConfigGroup]:
-    """Configurations drawn around TRUE_MS (log sd ``spread_sd``), each at its own level, timed on the grid."""
+def _family(n_configs: int, spread_sd: float, seed: int, noise: float = 0.0,
+            true_ms: np.ndarray = TRUE_MS) -> list[ConfigGroup]:  # fmt: skip
+    """Configurations drawn around ``true_ms`` (log sd ``spread_sd``), each at its own level, timed on the grid."""
     rng = np.random.default_rng(seed)
     archs = GRID + _deeper()
     rel = relative_matrix(archs)
     groups = []
     for g in range(n_configs):
-        z = np.log(TRUE_MS) + rng.normal(0.0, spread_sd, len(TERMS)) + rng.normal(0.0, 1.0)
+        z = np.log(true_ms) + rng.normal(0.0, spread_sd, len(TERMS)) + rng.normal(0.0, 1.0)
         ms = predict(z, rel) * np.exp(rng.normal(0.0, noise, len(archs)))
         sources = ("synthetic",) * len(archs)
         groups.append(ConfigGroup(f"synthetic-{g}", "arm-cpu", tuple(archs), tuple(ms.tolist()), sources))
@@ -56,6 +57,36 @@ def test_a_synthetic_family_with_known_parameters_is_recovered():
     recovered, truth = _shares(mean), _shares(np.log(TRUE_MS))
     # Every term's share of the reference network's time, within a tenth of its own size.
     assert np.allclose(recovered, truth, rtol=0.1), dict(zip(TERMS, np.round(recovered / truth, 3), strict=True))
+
+
+def test_a_per_layer_floor_that_binds_on_small_networks_is_recovered():
+    # 0.2 ms per layer: more than the smallest layers' work, as on a multi-threaded CPU runtime.
+    floor_ms = TRUE_MS * np.array([1.0, 1.0, 1.0, 10.0, 1.0])
+    groups = _family(8, spread_sd=0.05, seed=5, true_ms=floor_ms)
+    rel = relative_matrix([mobilenet_v1(0.25, 128)])
+    work_only = predict(np.log(floor_ms * np.array([1.0, 1.0, 1.0, 1e-6, 1.0])), rel)
+    assert predict(np.log(floor_ms), rel) > 1.3 * work_only  # the floor binds on the smallest network
+    data = [(relative_matrix(g.archs), np.array(g.latency_ms)) for g in groups]
+    mean, _ = fit_hierarchy(data, Hyper(0.05, 1.0, 0.01), structural_center("arm-cpu"))
+    assert np.allclose(_shares(mean), _shares(np.log(floor_ms)), rtol=0.1)
+
+
+def test_the_model_gradient_matches_finite_differences():
+    rel = relative_matrix(GRID[:4] + _deeper()[:4])
+    z = np.log(TRUE_MS * np.array([1.0, 1.0, 1.0, 10.0, 1.0]))
+    _, grad = log_model(z, rel)
+    step = 1e-6
+    numeric = np.stack([(log_model(z + step * e, rel)[0] - log_model(z - step * e, rel)[0]) / (2 * step)
+                        for e in np.eye(len(TERMS))], axis=1)  # fmt: skip
+    assert np.allclose(grad, numeric, atol=1e-6)
+
+
+def test_layers_of_padding_cost_nothing():
+    shallow, deep = mobilenet_v1(0.5, 160), _deeper()[-1]
+    z = np.log(TRUE_MS * np.array([1.0, 1.0, 1.0, 10.0, 1.0]))
+    together = predict(z, relative_matrix([shallow, deep]))  # the shallow one padded to the deep one's layers
+    alone = [predict(z, relative_matrix([a]))[0] for a in (shallow, deep)]
+    assert np.allclose(together, alone, rtol=1e-12)
 
 
 def test_one_point_calibrates_the_level_of_a_known_shape():

@@ -1,7 +1,8 @@
 """The numerics of the few-shot predictor: a hierarchical (empirical Bayes) fit in log space.
 
 Parameters are ``z_j = log T_j``, the log of each term's milliseconds on the reference
-network (see :mod:`hwsearch.latency._features`); a prediction is ``sum_j exp(z_j) r_j``.
+network (see :mod:`hwsearch.latency._features`); a prediction sums each layer's work
+``sum_j exp(z_j) r_lj``, held above the per-layer floor, and the fixed cost.
 
 * A **configuration** (one device in one runtime setting) has ``z ~ N(mu, S)``: the family's
   mean shape ``mu`` and a spread ``S = shape_sd^2 * diag(1, 1, s, s, s) + LEVEL_SD^2 * 11'``.
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsearch.latency._features import PRIMARY, TERMS
+from hwsearch.latency._features import PRIMARY, REFERENCE, SHARPNESS, TERMS, WORK, counts, stack
 
 LEVEL_SD = 10.0  # log sd of the overall level: free for all practical purposes
 CENTER_SD = 2.0  # log sd of the structural guess the family mean starts from
@@ -54,14 +55,35 @@ def spread(hyper: Hyper) -> np.ndarray:
 
 
 def predict(z: np.ndarray, rel: np.ndarray) -> np.ndarray:
-    """Predicted milliseconds for each row of relative counts ``rel``."""
-    return rel @ np.exp(z)
+    """Predicted milliseconds of each network of ``rel`` (:func:`~hwsearch.latency._features.relative_matrix`)."""
+    return np.exp(log_model(z, rel)[0])
+
+
+def log_model(z: np.ndarray, rel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Log prediction of each network of ``rel`` under one device's ``z``, and its gradient in ``z``."""
+    return _log_model(np.broadcast_to(z, (len(rel), N_TERMS)), rel)
 
 
 def _log_model(z: np.ndarray, rel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    parts = rel * np.exp(z)
-    total = parts.sum(axis=1)
-    return np.log(total), parts / total[:, None]  # log prediction and its gradient in z
+    """Log prediction of each network and its gradient in that network's row of ``z`` (``networks x 5``)."""
+    t = np.exp(z)
+    mask = rel[:, :, WORK]
+    per_term = rel[:, :, :WORK] * t[:, None, :WORK]  # each layer's share of each work term, in ms
+    work = per_term.sum(axis=2)
+    floor = (t[:, WORK] / float(counts(REFERENCE)[WORK]))[:, None]
+    top = np.maximum(work, floor)  # the smooth maximum, computed relative to the larger for range
+    u, v = work / top, floor / top
+    norm = (u**SHARPNESS + v**SHARPNESS) ** (1.0 / SHARPNESS)
+    layer = top * norm
+    total = (mask * layer).sum(axis=1) + t[:, WORK + 1]
+    # d layer / d work = (work / layer)^(n-1), and likewise for the floor.
+    d_work = mask * (u / norm) ** (SHARPNESS - 1.0)
+    d_floor = mask * (v / norm) ** (SHARPNESS - 1.0)
+    grad = np.empty((len(rel), N_TERMS))
+    grad[:, :WORK] = (d_work[:, :, None] * per_term).sum(axis=1)
+    grad[:, WORK] = (d_floor * floor).sum(axis=1)
+    grad[:, WORK + 1] = t[:, WORK + 1]
+    return np.log(total), grad / total[:, None]
 
 
 Residuals = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -111,7 +133,7 @@ def fit_terms(rel: np.ndarray, latency_ms: np.ndarray, mean: np.ndarray, cov: np
     log_y = np.log(latency_ms)
 
     def residuals(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        log_p, grad = _log_model(z, rel)
+        log_p, grad = log_model(z, rel)
         return np.concatenate([(log_p - log_y) / noise, root @ (z - mean)]), np.vstack([grad / noise, root])
 
     return levenberg_marquardt(residuals, _level_start(mean, rel, latency_ms))[0]
@@ -129,7 +151,7 @@ def fit_hierarchy(
         return center.copy(), center_cov
     root, center_root = _root(spread(hyper)), _root(center_cov)
     n_groups = len(groups)
-    rel = np.vstack([r for r, _ in groups])
+    rel = stack([r for r, _ in groups])
     log_y = np.log(np.concatenate([y for _, y in groups]))
     owner = np.concatenate([np.full(len(y), g) for g, (_, y) in enumerate(groups)])
     n_obs, width = len(log_y), N_TERMS * (n_groups + 1)
@@ -144,11 +166,10 @@ def fit_hierarchy(
 
     def residuals(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mu, z = p[:N_TERMS], p[N_TERMS:].reshape(n_groups, N_TERMS)
-        parts = rel * np.exp(z[owner])
-        total = parts.sum(axis=1)
+        log_p, grad = _log_model(z[owner], rel)
         out = jac.copy()
-        out[rows, obs_cols] = parts / total[:, None] / hyper.noise
-        data = (np.log(total) - log_y) / hyper.noise
+        out[rows, obs_cols] = grad / hyper.noise
+        data = (log_p - log_y) / hyper.noise
         return np.concatenate([data, block @ (z - mu).ravel(), center_root @ (mu - center)]), out
 
     start = [center] + [_level_start(center, rel, y) for rel, y in groups]

@@ -33,8 +33,8 @@ from hwsearch.errors import MeasurementError
 from hwsearch.latency._checks import family_check
 from hwsearch.latency._corpus import ConfigGroup, family_groups, figure_key, loadable_profiles
 from hwsearch.latency._crossval import FamilyCheck, structural_center
-from hwsearch.latency._features import REFERENCE, TERMS, counts, relative, relative_matrix
-from hwsearch.latency._fitting import Hyper, fit_hierarchy, fit_terms, spread
+from hwsearch.latency._features import REFERENCE, TERMS, counts, relative_matrix
+from hwsearch.latency._fitting import Hyper, fit_hierarchy, fit_terms, predict, spread
 from hwsearch.latency._points import Point, direct_points, target_config
 from hwsearch.measurement import Measurement, utc_now
 
@@ -111,7 +111,7 @@ class DevicePredictor:
 
     def predict_ms(self, arch: Arch) -> float:
         """Predicted latency of ``arch`` in milliseconds."""
-        return float(relative(arch) @ np.exp(self.log_terms))
+        return float(predict(self.log_terms, relative_matrix([arch]))[0])
 
     @property
     def residuals_pct(self) -> list[float]:
@@ -142,10 +142,10 @@ class DevicePredictor:
                 f"{self.prior.describe()}")  # fmt: skip
 
     def parameters(self) -> dict[str, float]:
-        """Fitted milliseconds of each term on MobileNet 1.0-224 (per layer for the layers term)."""
+        """Fitted milliseconds of each term on MobileNet 1.0-224 (the floor of one layer for the layers term)."""
         t = np.exp(self.log_terms)
         out = {f"{name} ms at 1.0-224": float(v) for name, v in zip(TERMS, t, strict=True) if name != "layers"}
-        out["ms per layer"] = float(t[TERMS.index("layers")] / counts(REFERENCE)[TERMS.index("layers")])
+        out["ms floor per layer"] = float(t[TERMS.index("layers")] / counts(REFERENCE)[TERMS.index("layers")])
         return out
 
     def predict(self, arch: Arch) -> Measurement:
