@@ -2,11 +2,11 @@
 
 Prints, for a budget (default ``standard``):
 (a) Spearman between the budget and a long training of the 16 grid models plus ``--random``
-    samples of the default space, on the same data. The long training is one seed of the plain
-    network (no proxy shortcuts) for ``--long-factor`` x the budget's epoch-seeds (6 epochs x 1
-    seed -> 30 epochs; 3 x 2 -> 30),
-    so seed-averaged budgets meet the same reference; its results are kept in
-    ``--long-cache`` and reused by later runs with the same long budget;
+    samples of the default space, on the same data. The long training is the plain network (no
+    proxy shortcuts) for ``--long-factor`` x the budget's epoch-seeds (6 epochs x 1 seed -> 30
+    epochs; 3 x 2 -> 30), so seed-averaged budgets meet the same reference, averaged over
+    ``--long-seeds`` seeds; its results are kept in ``--long-cache`` and reused by later runs
+    with the same long budget and seed;
 (b) R^2 of proxy accuracy against log10(MACs) on the 16 grid;
 (c) Spearman between proxy accuracy and the paper's ImageNet top-1 on the 16 grid;
 (d) wall time of the 16-grid reproduction.
@@ -20,10 +20,12 @@ from __future__ import annotations
 import argparse
 import ast
 import csv
+import statistics
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
+
+import _cache
 
 from hwsearch.arch import Arch
 from hwsearch.data import load_dataset
@@ -41,6 +43,12 @@ def main() -> None:
     parser.add_argument("--long-factor", type=float, default=5.0,
                         help="the reference's epochs over the budget's epoch-seeds (2.5 with 2 seeds: 5x one "
                              "seed's epochs)")  # fmt: skip
+    parser.add_argument(
+        "--long-seeds",
+        type=int,
+        default=1,
+        help="seeds of the long reference, averaged (each seed is trained and cached on its own)",
+    )
     parser.add_argument("--random", type=int, default=8, help="random space samples added to (a)")
     parser.add_argument("--skip-long", action="store_true", help="only (b), (c), (d)")
     parser.add_argument("--csv", type=Path, help="append per-model rows to this CSV")
@@ -109,40 +117,49 @@ def main() -> None:
         seeds=1,
         shortcuts=False,
     )
-    print(f"long reference: {long_budget.epochs} epochs x 1 seed ({args.long_factor:g}x the budget's epoch-seeds)")
+    print(
+        f"long reference: {long_budget.epochs} epochs x {args.long_seeds} seed(s) "
+        f"({args.long_factor:g}x the budget's epoch-seeds)"
+    )
     archs = [row.arch for row in rep.rows]
     start = time.perf_counter()
-    long_acc = long_accuracies([Arch.from_str(a) for a in archs] + extra, data, long_budget, args.long_cache, progress)
+    long_acc = long_accuracies(
+        [Arch.from_str(a) for a in archs] + extra,
+        data,
+        long_budget,
+        seeds=args.long_seeds,
+        cache=args.long_cache,
+        progress=progress,
+    )
     short_acc = [row.proxy_accuracy_pct for row in rep.rows] + [r.accuracy_pct for r in short_extra]
     print(
-        f"\n(a) Spearman '{budget.name}' vs {long_budget.epochs}-epoch training, {len(archs)} grid + {len(extra)} "
-        f"random: {spearman(short_acc, long_acc):.3f}  (long training took {time.perf_counter() - start:.0f} s)"
+        f"\n(a) Spearman '{budget.name}' vs {long_budget.epochs}-epoch training x {args.long_seeds} seed(s), "
+        f"{len(archs)} grid + {len(extra)} random: {spearman(short_acc, long_acc):.3f}  "
+        f"(long training took {time.perf_counter() - start:.0f} s)"
     )
 
 
-def long_accuracies(archs: list[Arch], data: ProxyData, budget: Budget, cache: Path,
+def long_accuracies(archs: list[Arch], data: ProxyData, budget: Budget, *, seeds: int, cache: Path,
                     progress: Callable[..., None]) -> list[float]:  # fmt: skip
-    """Accuracy of each arch under the long ``budget``, trained once and kept in ``cache``."""
-    key = repr(replace(budget, note=""))  # what is trained, not how it is described
-    known: dict[str, float] = {}
-    if cache.exists():
-        with cache.open(newline="") as handle:
-            known = {row["arch"]: float(row["accuracy_pct"]) for row in csv.DictReader(handle) if row["budget"] == key}
-    missing = [a for a in archs if a.to_str() not in known]
-    print(f"long training: {len(archs) - len(missing)} of {len(archs)} from {cache}, {len(missing)} to train")
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    for arch in missing:
-        result = train_many([arch], data, budget)[0]
-        progress(len(known) + 1, len(archs), result)
-        known[arch.to_str()] = result.accuracy_pct
-        new = not cache.exists()
-        with cache.open("a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=["budget", "arch", "accuracy_pct", "seconds"])
-            if new:
-                writer.writeheader()
-            writer.writerow({"budget": key, "arch": arch.to_str(), "accuracy_pct": result.accuracy_pct,
-                             "seconds": round(result.train_seconds, 1)})  # fmt: skip
-    return [known[a.to_str()] for a in archs]
+    """Mean accuracy of each arch over ``seeds`` one-seed trainings under the long ``budget``.
+
+    Each seed is its own cached training (``budget.seed`` 0, 1, ...), so adding a seed to the
+    reference trains only that seed.
+    """
+    per_seed = []
+    for seed in range(seeds):
+        one = budget.with_overrides(seed=seed)
+        known = _cache.load(cache, one)
+        missing = [a for a in archs if a.to_str() not in known]
+        print(f"long training, seed {seed}: {len(archs) - len(missing)} of {len(archs)} from {cache}, "
+              f"{len(missing)} to train")  # fmt: skip
+        for arch in missing:
+            result = train_many([arch], data, one)[0]
+            progress(len(known) + 1, len(archs), result)
+            known[arch.to_str()] = trained = _cache.Trained(result.accuracy_pct, 0.0, result.train_seconds)
+            _cache.append(cache, one, arch.to_str(), trained)
+        per_seed.append([known[a.to_str()].accuracy_pct for a in archs])
+    return [statistics.fmean(column) for column in zip(*per_seed, strict=True)]
 
 
 if __name__ == "__main__":

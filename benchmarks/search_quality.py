@@ -29,19 +29,19 @@ fast on one thread as on two), and ``--from DIR`` judges the runs a previous cal
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import statistics
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
 from pathlib import Path
+
+import _cache
 
 from hwsearch.arch import Arch
 from hwsearch.data import load_dataset
 from hwsearch.pareto import hypervolume
-from hwsearch.proxy.budgets import get_budget
+from hwsearch.proxy.budgets import Budget, get_budget
 from hwsearch.proxy.records import ProxyData
 from hwsearch.search import SearchConfig, Session, default_population
 
@@ -120,15 +120,14 @@ def _keep(session: Session, method: str, seed: int, fronts: dict, compute: dict)
 _DATA: ProxyData | None = None
 
 
-def _judge_one(arch: str, spec: str, threads: int | None) -> tuple[float, float]:
+def _judge_one(arch: str, budget: Budget, threads: int | None) -> tuple[float, float, float]:
     from hwsearch.proxy.train import train_proxy
 
     global _DATA  # noqa: PLW0603 - one data set per judging process, loaded on its first network
-    budget = get_budget(spec).with_overrides(seeds=2)
     if _DATA is None:
         _DATA = ProxyData.from_dataset(load_dataset(), budget)
     result = train_proxy(Arch.from_str(arch), _DATA, budget, threads=threads)
-    return result.accuracy_pct, result.accuracy_std_pct
+    return result.accuracy_pct, result.accuracy_std_pct, result.train_seconds
 
 
 def _judge(archs: list[str], spec: str, threads: int | None, workers: int, cache: Path) -> dict[str, float]:
@@ -137,29 +136,20 @@ def _judge(archs: list[str], spec: str, threads: int | None, workers: int, cache
     Results are kept in ``cache`` under what is trained (the budget less its note), so a
     later call judges only the networks no call has judged yet.
     """
-    key = repr(replace(get_budget(spec).with_overrides(seeds=2), note=""))
-    known: dict[str, float] = {}
-    if cache.exists():
-        with cache.open(newline="") as handle:
-            known = {r["arch"]: float(r["accuracy_pct"]) for r in csv.DictReader(handle) if r["budget"] == key}
+    budget = get_budget(spec).with_overrides(seeds=2)
+    known = _cache.load(cache, budget)
     todo = [a for a in archs if a not in known]
     print(f"judging {len(archs)} front networks at '{spec}' with 2 seeds ({len(archs) - len(todo)} judged before), "
           f"{workers} process(es) ...", flush=True)  # fmt: skip
     if workers > 1:
         threads = threads or max(1, (os.cpu_count() or 1) // workers)
-    cache.parent.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        results = pool.map(_judge_one, todo, [spec] * len(todo), [threads] * len(todo))
-        for i, (arch, (mean, std)) in enumerate(zip(todo, results, strict=True), 1):
-            known[arch] = mean
+        results = pool.map(_judge_one, todo, [budget] * len(todo), [threads] * len(todo))
+        for i, (arch, (mean, std, seconds)) in enumerate(zip(todo, results, strict=True), 1):
+            known[arch] = record = _cache.Trained(mean, std, seconds)
+            _cache.append(cache, budget, arch, record)
             print(f"  [{i}/{len(todo)}] {mean:6.2f}% ± {std:.2f}  {arch}", flush=True)
-            new = not cache.exists()
-            with cache.open("a", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=["budget", "arch", "accuracy_pct", "std_pct"])
-                if new:
-                    writer.writeheader()
-                writer.writerow({"budget": key, "arch": arch, "accuracy_pct": mean, "std_pct": std})
-    return {a: known[a] for a in archs}
+    return {a: known[a].accuracy_pct for a in archs}
 
 
 def _print(fronts: dict, compute: dict, judged: dict[str, float], args: argparse.Namespace) -> None:

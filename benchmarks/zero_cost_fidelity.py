@@ -12,11 +12,10 @@ matches, so the figures can be recomputed for free.
 from __future__ import annotations
 
 import argparse
-import csv
 import math
-from dataclasses import replace
 from pathlib import Path
 
+import _cache
 import numpy as np
 
 from hwsearch.arch import Arch
@@ -29,34 +28,21 @@ from hwsearch.proxy.zero_cost import zero_cost_scores
 from hwsearch.space import RandomSuggester, load_space, sample_valid
 from hwsearch.stats import partial_spearman, spearman
 
-FIELDS = ["budget", "arch", "accuracy_pct", "seconds"]
-
 
 def trained(archs: list[Arch], budget: Budget, cache: Path, threads: int) -> tuple[list[float], list[float]]:
     """Accuracy and seconds of each arch under ``budget``, trained once and kept in ``cache``."""
-    key = repr(replace(budget, note=""))  # what is trained, not how it is described
-    known: dict[str, tuple[float, float]] = {}
-    if cache.exists():
-        with cache.open(newline="") as handle:
-            known = {r["arch"]: (float(r["accuracy_pct"]), float(r["seconds"])) for r in csv.DictReader(handle)
-                     if r["budget"] == key}  # fmt: skip
+    known = _cache.load(cache, budget)
     data = ProxyData.from_dataset(load_dataset(), budget) if any(a.to_str() not in known for a in archs) else None
-    cache.parent.mkdir(parents=True, exist_ok=True)
     for i, arch in enumerate(archs):
         if arch.to_str() in known or data is None:
             continue
         result = train_proxy(arch, data, budget, threads=threads)
-        known[arch.to_str()] = (result.accuracy_pct, result.train_seconds)
+        record = _cache.Trained(result.accuracy_pct, result.accuracy_std_pct, result.train_seconds)
+        known[arch.to_str()] = record
+        _cache.append(cache, budget, arch.to_str(), record)
         print(f"  [{budget.name} {i + 1:2d}/{len(archs)}] {result.accuracy_pct:5.2f}%  "
               f"{result.train_seconds:5.1f} s  {arch}", flush=True)  # fmt: skip
-        new = not cache.exists()
-        with cache.open("a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=FIELDS)
-            if new:
-                writer.writeheader()
-            writer.writerow({"budget": key, "arch": arch.to_str(), "accuracy_pct": result.accuracy_pct,
-                             "seconds": round(result.train_seconds, 2)})  # fmt: skip
-    return [known[a.to_str()][0] for a in archs], [known[a.to_str()][1] for a in archs]
+    return [known[a.to_str()].accuracy_pct for a in archs], [known[a.to_str()].seconds for a in archs]
 
 
 def where_finite(score: list[float], *others: list[float]) -> list[list[float]]:
