@@ -75,6 +75,8 @@ class MeasurementSpec(_Model):
     min_runs: PositiveInt = 50
     min_time_s: Annotated[float, Field(ge=0, le=3600)] = 0.5
     max_runs: PositiveInt = 10_000
+    # Time each run beside a fixed reference network, so that drift cancels (MeasureSettings.interleave).
+    interleave: bool = bool(MeasureSettings.interleave)
 
     @model_validator(mode="after")
     def _consistent(self) -> MeasurementSpec:
@@ -94,6 +96,7 @@ class MeasurementSpec(_Model):
             min_runs=self.min_runs,
             min_time_s=self.min_time_s,
             max_runs=self.max_runs,
+            interleave=int(self.interleave),
         )
 
 

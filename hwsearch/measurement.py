@@ -48,6 +48,9 @@ class MeasureSettings:
     Timed runs continue until *both* ``min_runs`` runs and ``min_time_s`` seconds are
     reached (the ``benchmark_model`` / ``trtexec`` habit), or ``max_runs`` runs are done.
     ``threads=0`` means every core available to the process on the measuring host.
+    ``interleave=1`` times each run of the candidate beside one of a fixed reference
+    network, in random order, so that a drift in the machine's speed, shared by both,
+    cancels in their ratio (see :attr:`Measurement.latency_ms`); ``0`` times the candidate alone.
     """
 
     provider: str = "cpu"
@@ -57,6 +60,7 @@ class MeasureSettings:
     min_runs: int = 50
     min_time_s: float = 0.5
     max_runs: int = 10_000
+    interleave: int = 0
 
     def __post_init__(self) -> None:
         _check_choice("provider", self.provider, PROVIDERS)
@@ -65,6 +69,7 @@ class MeasureSettings:
         _check_int("warmup_runs", self.warmup_runs, 0, 100_000)
         _check_int("min_runs", self.min_runs, 1, 1_000_000)
         _check_int("max_runs", self.max_runs, 1, 1_000_000)
+        _check_int("interleave", self.interleave, 0, 1)
         time_s = self.min_time_s
         if isinstance(time_s, bool) or not isinstance(time_s, (int, float)) or not 0 <= time_s <= 3600:
             raise SettingsError(f"min_time_s = {time_s!r} is invalid", value=time_s, hint="seconds in [0, 3600]")
@@ -85,7 +90,10 @@ class MeasureSettings:
 
     def digest(self) -> str:
         """A stable 16-hex-digit hash of the settings, for cache keys."""
-        payload = json.dumps({"version": _SETTINGS_VERSION, **self.to_dict()}, sort_keys=True)
+        fields_ = self.to_dict()
+        if not self.interleave:
+            del fields_["interleave"]  # raw timing keeps the digest it had before interleaving existed
+        payload = json.dumps({"version": _SETTINGS_VERSION, **fields_}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def to_query(self) -> dict[str, str]:
@@ -188,6 +196,14 @@ class Measurement:
     others (one point always fits exactly). ``basis`` names what it rests on in words.
     A measured figure has ``expected_error_pct == 0`` and an empty ``error_basis``; its
     spread is in its timing statistics (:attr:`cv`). :attr:`uncertainty` says either in words.
+
+    A measurement timed against a drift reference (``MeasureSettings.interleave``) names
+    it (``reference``: its architecture and model hash), keeps the reference's median in
+    the same session (``reference_ms``), the median of the candidate-to-reference ratios
+    of adjacent runs (``drift_ratio``) and the reference's long-run median on the device
+    (``reference_long_run_ms``). The timing statistics stay the raw ones;
+    :attr:`corrected_ms` is the ratio times the long-run median, and :attr:`latency_ms`
+    the figure to use: corrected when there is a reference, raw otherwise.
     """
 
     median_ms: float
@@ -215,6 +231,10 @@ class Measurement:
     expected_error_pct: float = 0.0
     error_basis: str = ""
     basis: str = ""
+    reference: str = ""
+    reference_ms: float = 0.0
+    drift_ratio: float = 0.0
+    reference_long_run_ms: float = 0.0
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -222,7 +242,8 @@ class Measurement:
                 f"measurement source {self.source!r} is unknown", value=self.source, hint=f"one of {', '.join(SOURCES)}"
             )
         for name in ("median_ms", "p90_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "fit_residual_rms_pct",
-                     "fit_residual_max_pct", "expected_error_pct"):  # fmt: skip
+                     "fit_residual_max_pct", "expected_error_pct", "reference_ms", "drift_ratio",
+                     "reference_long_run_ms"):  # fmt: skip
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise MeasurementError(f"measurement {name} = {value!r} is invalid", value=value)
@@ -242,17 +263,33 @@ class Measurement:
             "model_sha256",
             "error_basis",
             "basis",
+            "reference",
         ):
             if not isinstance(getattr(self, name), str):
                 raise MeasurementError(f"measurement {name} = {getattr(self, name)!r} is not a string", value=name)
         if self.source == "measured" and self.runs < 1:
             raise MeasurementError("a measured latency needs at least one timed run", value=self.runs)
+        if self.reference and (self.source != "measured" or not self.drift_ratio > 0 or not self.reference_ms > 0):
+            raise MeasurementError("a drift reference needs a measurement with its ratio and median",
+                                   value=self.reference)  # fmt: skip
 
     @classmethod
     def from_times(cls, times_ms: Sequence[float], **provenance: Any) -> Measurement:
         """Summarise ``times_ms`` into a record; ``provenance`` gives the remaining fields."""
         stats = summarize(times_ms)
         return cls(**asdict(stats), **provenance)
+
+    @property
+    def corrected_ms(self) -> float:
+        """:attr:`drift_ratio` x the reference's long-run median: the drift-corrected latency (0 without one)."""
+        if not self.reference:
+            return 0.0
+        return self.drift_ratio * (self.reference_long_run_ms or self.reference_ms)
+
+    @property
+    def latency_ms(self) -> float:
+        """The latency to use: :attr:`corrected_ms` when timed against a reference, else the raw median."""
+        return self.corrected_ms or self.median_ms
 
     @property
     def cv(self) -> float:
@@ -272,7 +309,8 @@ class Measurement:
         for a measurement.
         """
         if self.is_measured:
-            return f"measured, {self.runs} run{'s' if self.runs != 1 else ''}, cv {self.cv:.1%}"
+            drift = f", drift-corrected against {self.reference.split('@')[0]}" if self.reference else ""
+            return f"measured, {self.runs} run{'s' if self.runs != 1 else ''}, cv {self.cv:.1%}{drift}"
         basis = self.error_basis or "no cross-validated error recorded"
         return f"±{self.expected_error_pct:.0f}% ({basis})"
 
@@ -282,7 +320,8 @@ class Measurement:
         return self.source == "measured"
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict of the stored fields (``cv``, ``noisy`` and ``uncertainty`` are derived, not stored)."""
+        """Plain dict of the stored fields (``cv``, ``noisy``, ``uncertainty``, ``corrected_ms`` and
+        ``latency_ms`` are derived, not stored)."""
         return asdict(self)
 
     @classmethod

@@ -341,7 +341,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         task = bar.add_task("validate", total=len(archs), last="")
 
         def progress(done: int, count: int, row: ValidationRow) -> None:
-            last = f"{row.measured.median_ms:.2f} ms measured, {row.error_pct:+.1f}%"
+            last = f"{row.measured.latency_ms:.2f} ms measured, {row.error_pct:+.1f}%"
             bar.update(task, completed=done, last=last)
 
         result = validate(device, archs, source=source, agent=agent, cache=LatencyCache(args.cache), progress=progress)
@@ -349,7 +349,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     csv_path = write_rows(result, folder / "validation.csv")
     title = result.title(space.name)
     png = plot_validation(
-        [r.measured.median_ms for r in result.rows],
+        [r.measured.latency_ms for r in result.rows],
         [r.predicted.median_ms for r in result.rows],
         folder / "validation.png",
         title=title,
@@ -369,7 +369,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             Point(
                 device.name,
                 r.arch,
-                r.measured.median_ms,
+                r.measured.latency_ms,
                 config,
                 f"hwsearch validate on {r.measured.host}",
                 "measured",

@@ -102,6 +102,11 @@ def _print_measurement(m: Measurement, device: DeviceProfile, agent: AgentClient
         f"latency: median {m.median_ms:.3f} ms, p90 {m.p90_ms:.3f} ms, mean {m.mean_ms:.3f} ms, "
         f"std {m.std_ms:.3f} ms, CV {m.cv:.1%}"
     )
+    if m.reference:
+        out.print(
+            f"drift-corrected: {m.corrected_ms:.3f} ms = {m.drift_ratio:.4f} x the reference {m.reference}'s long-run "
+            f"median {m.reference_long_run_ms:.3f} ms (this session {m.reference_ms:.3f} ms)"
+        )
     out.print(f"runs: {m.runs} timed after {m.warmup} warm-up; {m.outliers} outliers; min {m.min_ms:.3f} ms")
     out.print(f"setup: provider {m.provider}, {m.threads} threads, {m.precision}; {m.runtime} {m.runtime_version}")
     out.print(f"host: {m.host}")

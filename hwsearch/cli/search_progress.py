@@ -34,7 +34,7 @@ class RunDisplay:
         score = f"{s.accuracy_pct:6.2f}%" if s.feasible else "rejected"
         m = s.latency
         latency = m.source if m.is_measured else f"{m.source} ±{m.expected_error_pct:.0f}%"
-        self.progress.console.print(f"#{s.number:<4d}{score}  {s.latency.median_ms:8.3f} ms ({latency})  "
+        self.progress.console.print(f"#{s.number:<4d}{score}  {s.latency.latency_ms:8.3f} ms ({latency})  "
                                     f"{s.macs / 1e6:7.1f}M MACs  {s.train_seconds:5.1f}s  {s.arch}{tag}")  # fmt: skip
 
     def on_record(self, record: Record) -> None:

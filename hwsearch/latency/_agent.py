@@ -12,7 +12,12 @@ Protocol (JSON responses; errors are ``{"error": MESSAGE, "status": CODE}``):
 ``POST /measure?provider=cpu&threads=0&precision=fp32&warmup_runs=10&min_runs=50&min_time_s=0.5&max_runs=10000``
     body: the raw ONNX bytes (``Content-Type: application/octet-stream``, with
     ``Content-Length``); settings in the query string, each optional (defaults as in
-    :class:`MeasureSettings`). Answer: a :class:`Measurement` as JSON.
+    :class:`MeasureSettings`). Answer: a :class:`Measurement` as JSON. With
+    ``interleave=1`` each run is paired with one of the drift reference (409 until one is set).
+``POST /reference?label=NAME``
+    body: the ONNX bytes of the drift reference network, screened like a model and kept in
+    memory for later ``interleave=1`` measurements. Answer: ``{"reference": "NAME@SHA"}``;
+    ``GET /info`` names the current one.
 
 Security: binds to 127.0.0.1 unless told otherwise, and refuses a non-loopback address
 without a token. With a token, every request must carry ``Authorization: Bearer TOKEN``
@@ -26,6 +31,7 @@ each other's timings.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import hmac
 import ipaddress
 import json
@@ -103,10 +109,12 @@ class AgentServer(ThreadingHTTPServer):
         if measure is None:
             from hwsearch.latency._runtime import measure_onnx
 
-            measure = measure_onnx
+            def measure(body: bytes, settings: MeasureSettings) -> Measurement:
+                return measure_onnx(body, settings, self.reference)
         self.token = token
         self.max_bytes = max_bytes
         self.measure = measure
+        self.reference: tuple[bytes, str] | None = None  # the drift reference's bytes and label
         self.measure_lock = threading.Lock()
         if ":" in host:
             self.address_family = socket.AF_INET6
@@ -139,7 +147,14 @@ class AgentServer(ThreadingHTTPServer):
             "python": platform.python_version(),
             "cpu_count": runtime.resolve_threads(0),
             "max_bytes": self.max_bytes,
+            "interleave": True,
+            "reference": reference_identity(*self.reference) if self.reference else None,
         }
+
+
+def reference_identity(model_bytes: bytes, label: str) -> str:
+    """``label@sha256-prefix``, as a measurement names its drift reference."""
+    return f"{label or 'model'}@{hashlib.sha256(model_bytes).hexdigest()[:12]}"
 
 
 class AgentHandler(BaseHTTPRequestHandler):
@@ -168,8 +183,9 @@ class AgentHandler(BaseHTTPRequestHandler):
         length = self._content_length()
         if length is None or not self._authorised(body_length=length):
             return
-        if parts.path != "/measure":
-            self._refuse(HTTPStatus.NOT_FOUND, f"no endpoint POST {parts.path}; use POST /measure", length)
+        if parts.path not in ("/measure", "/reference"):
+            self._refuse(HTTPStatus.NOT_FOUND, f"no endpoint POST {parts.path}; use POST /measure or /reference",
+                         length)  # fmt: skip
             return
         if length > self.server.max_bytes:
             self._refuse(
@@ -178,15 +194,34 @@ class AgentHandler(BaseHTTPRequestHandler):
                 length,
             )
             return
+        query = parse_qs(parts.query, keep_blank_values=True, strict_parsing=False)
+        if parts.path == "/reference":
+            body = self._read_body(length)
+            if body is not None:
+                self._set_reference(body, query.get("label", [""])[0][:100])
+            return
         try:
-            settings = MeasureSettings.from_query(parse_qs(parts.query, keep_blank_values=True, strict_parsing=False))
+            settings = MeasureSettings.from_query(query)
         except SettingsError as exc:
             self._refuse(HTTPStatus.BAD_REQUEST, f"bad settings: {exc}", length)
+            return
+        if settings.interleave and self.server.reference is None:
+            self._refuse(HTTPStatus.CONFLICT, "interleave=1 needs a drift reference: POST /reference first", length)
             return
         body = self._read_body(length)
         if body is None:
             return
         self._measure(body, settings)
+
+    def _set_reference(self, body: bytes, label: str) -> None:
+        try:
+            check_onnx_bytes(body)
+        except InvalidModelError as exc:
+            self._send_error(HTTPStatus.BAD_REQUEST, str(exc))
+            return
+        with self.server.measure_lock:  # never swapped while a measurement uses it
+            self.server.reference = (body, label)
+        self._send_json(HTTPStatus.OK, {"reference": reference_identity(body, label)})
 
     def _measure(self, body: bytes, settings: MeasureSettings) -> None:
         try:

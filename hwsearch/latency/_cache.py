@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import statistics
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ CACHE_ENV = "HWSEARCH_LATENCY_CACHE"
 DEFAULT_CACHE = RESULTS_DIR / "latency_cache.sqlite"
 _SCHEMA_VERSION = 1
 _BUSY_TIMEOUT_S = 30.0
+LONG_RUN = 200  # sessions of the drift reference its long-run median is taken over
 
 
 def default_cache_path() -> Path:
@@ -90,6 +92,12 @@ class LatencyCache:
                 " measurement TEXT NOT NULL, stored_at TEXT NOT NULL,"
                 " PRIMARY KEY (arch, device, settings_digest))"
             )
+            # Every session's median of the drift reference: their median is its long-run latency.
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS reference_medians ("
+                " device TEXT NOT NULL, settings_digest TEXT NOT NULL, reference TEXT NOT NULL,"
+                " median_ms REAL NOT NULL, stored_at TEXT NOT NULL)"
+            )
             conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
 
     def get(self, key: CacheKey) -> Measurement | None:
@@ -119,6 +127,22 @@ class LatencyCache:
                 " VALUES (?, ?, ?, ?, ?)",
                 (key.arch, key.device, key.settings_digest, measurement.to_json(), utc_now()),
             )
+
+    def log_reference(self, key: CacheKey, reference: str, median_ms: float) -> float:
+        """Record one session's median of the drift ``reference`` on ``key``'s device and settings;
+        returns the reference's long-run median there (over the last :data:`LONG_RUN` sessions)."""
+        with self._connect() as conn:
+            conn.execute(
+                "INSERT INTO reference_medians (device, settings_digest, reference, median_ms, stored_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (key.device, key.settings_digest, reference, float(median_ms), utc_now()),
+            )
+            rows = conn.execute(
+                "SELECT median_ms FROM reference_medians WHERE device = ? AND settings_digest = ? AND reference = ?"
+                " ORDER BY rowid DESC LIMIT ?",
+                (key.device, key.settings_digest, reference, LONG_RUN),
+            ).fetchall()
+        return statistics.median(r[0] for r in rows)
 
     def __len__(self) -> int:
         with self._connect() as conn:

@@ -70,6 +70,13 @@ class AgentClient:
             raise AgentError(f"agent at {self.url} answered /info with {type(answer).__name__}", value=self.url)
         return answer
 
+    def set_reference(self, model_bytes: bytes, label: str) -> str:
+        """Send the drift reference network; returns the identity the agent names it by."""
+        answer = self._request("POST", "/reference", body=bytes(model_bytes), query={"label": label})
+        if not isinstance(answer, dict) or not isinstance(answer.get("reference"), str):
+            raise AgentError(f"agent at {self.url} answered /reference with {answer!r}", value=self.url)
+        return answer["reference"]
+
     def measure(self, model_bytes: bytes, settings: MeasureSettings) -> Measurement:
         """Have the agent time ``model_bytes`` with ``settings``; returns its :class:`Measurement`."""
         answer = self._request("POST", "/measure", body=bytes(model_bytes), query=settings.to_query())

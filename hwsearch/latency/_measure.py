@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import replace
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from hwsearch.errors import AgentError, MeasurementError, ProviderUnavailableError
@@ -18,10 +20,41 @@ if TYPE_CHECKING:
     from hwsearch.latency._client import AgentClient
 
 
+# The fixed network every candidate is timed beside when a profile interleaves: small enough
+# to add little time, large enough to run the same kernels as the candidates.
+DRIFT_REFERENCE = (0.5, 128)
+# Long-run medians of the drift reference when there is no cache to keep them, by cache key.
+_SESSION_LOG: dict[tuple[str, str, str], list[float]] = {}
+
+
 def cache_key(arch: Arch, device: DeviceProfile, agent: AgentClient | None = None) -> CacheKey:
     """The cache key of ``arch`` on ``device`` (reached through ``agent``, if given)."""
     identity = device.identity(agent.url if agent is not None else None)
     return CacheKey(arch.to_str(), identity, device.settings.digest())
+
+
+@lru_cache(maxsize=1)
+def drift_reference() -> tuple[bytes, str]:
+    """The drift reference's ONNX bytes and label (MobileNet V1 0.5-128)."""
+    from hwsearch.arch import mobilenet_v1
+    from hwsearch.export import export_onnx
+
+    alpha, resolution = DRIFT_REFERENCE
+    return export_onnx(mobilenet_v1(alpha, resolution)), f"mobilenet_v1-{alpha:g}-{resolution}"
+
+
+def with_long_run(measurement: Measurement, key: CacheKey, cache: LatencyCache | None) -> Measurement:
+    """``measurement`` with its reference's long-run median on ``key``'s device and settings, this
+    session's median logged first (in ``cache``, or for this process when there is none)."""
+    if not measurement.reference:
+        return measurement
+    if cache is not None:
+        long_run = cache.log_reference(key, measurement.reference, measurement.reference_ms)
+    else:
+        log = _SESSION_LOG.setdefault((key.device, key.settings_digest, measurement.reference), [])
+        log.append(measurement.reference_ms)
+        long_run = statistics.median(log)
+    return replace(measurement, reference_long_run_ms=long_run)
 
 
 def measure_arch(
@@ -69,7 +102,7 @@ def measure_arch(
             hint="restart the agent with a larger --max-bytes",
         )
     measurement = _time_model(model_bytes, settings, agent)
-    measurement = replace(measurement, device=key.device)
+    measurement = with_long_run(replace(measurement, device=key.device), key, cache)
     if cache is not None:
         cache.put(key, measurement)
     return measurement
@@ -86,7 +119,10 @@ def measure_model(model_bytes: bytes, device: DeviceProfile, *, agent: AgentClie
         from hwsearch.latency._runtime import check_provider
 
         check_provider(device.settings.provider)
-    return _time_model(model_bytes, device.settings, agent)
+    else:
+        check_agent(agent, device.settings)
+    key = CacheKey("", device.identity(agent.url if agent is not None else None), device.settings.digest())
+    return with_long_run(_time_model(model_bytes, device.settings, agent), key, None)
 
 
 def _time_model(model_bytes: bytes, settings: MeasureSettings, agent: AgentClient | None) -> Measurement:
@@ -94,7 +130,7 @@ def _time_model(model_bytes: bytes, settings: MeasureSettings, agent: AgentClien
     if agent is None:
         from hwsearch.latency._runtime import measure_onnx
 
-        return measure_onnx(model_bytes, settings)
+        return measure_onnx(model_bytes, settings, drift_reference() if settings.interleave else None)
     return agent.measure(model_bytes, settings)
 
 
@@ -108,7 +144,10 @@ def _check_reachable(device: DeviceProfile, agent: AgentClient | None) -> None:
 
 
 def check_agent(agent: AgentClient, settings: MeasureSettings) -> int | None:
-    """Ask the agent what it offers; raise if it cannot run ``settings.provider``. Returns its size limit."""
+    """Ask the agent what it offers; raise if it cannot run ``settings.provider``. Returns its size limit.
+
+    When ``settings`` interleave, the agent is given the drift reference unless it holds it already.
+    """
     info = agent.info()
     offered = info.get("providers", [])
     wanted = ORT_PROVIDERS[settings.provider]
@@ -119,5 +158,18 @@ def check_agent(agent: AgentClient, settings: MeasureSettings) -> int | None:
             value=settings.provider,
             hint="install onnxruntime-gpu on the board, or choose a profile with provider cpu",
         )
+    if settings.interleave:
+        if info.get("interleave") is not True:
+            raise AgentError(
+                f"the agent at {agent.url} (hwsearch {info.get('hwsearch_version', '?')}) cannot time against a "
+                "drift reference",
+                value=agent.url,
+                hint="install this hwsearch version on the board, or set 'interleave: false' in the profile",
+            )
+        from hwsearch.latency._agent import reference_identity
+
+        model, label = drift_reference()
+        if info.get("reference") != reference_identity(model, label):
+            agent.set_reference(model, label)
     limit = info.get("max_bytes")
     return limit if isinstance(limit, int) and not isinstance(limit, bool) else None

@@ -11,8 +11,11 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import random
+import statistics
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,7 @@ from hwsearch.measurement import ORT_PROVIDERS, Measurement, MeasureSettings, ut
 
 RUNTIME = "onnxruntime"
 INPUT_SEED = 0
+Clock = Callable[[], float]
 
 
 def runtime_version() -> str:
@@ -117,9 +121,15 @@ class OpenSession:
     threads: int
     model_sha256: str
     feed: dict[str, np.ndarray]
+    label: str = ""  # what the model is, for a reference's identity
+
+    @property
+    def identity(self) -> str:
+        """``label@sha256-prefix``: names a reference network and the exact model timed."""
+        return f"{self.label or 'model'}@{self.model_sha256[:12]}"
 
 
-def open_session(model_bytes: bytes, settings: MeasureSettings) -> OpenSession:
+def open_session(model_bytes: bytes, settings: MeasureSettings, label: str = "") -> OpenSession:
     """Screen ``model_bytes``, build an onnxruntime session for ``settings`` and a seeded random input."""
     check_onnx_bytes(model_bytes)
     check_provider(settings.provider)
@@ -158,35 +168,38 @@ def open_session(model_bytes: bytes, settings: MeasureSettings) -> OpenSession:
     rng = np.random.default_rng(INPUT_SEED)
     feed = {inputs[0].name: rng.standard_normal(shape, dtype=np.float32)}
     digest = hashlib.sha256(model_bytes).hexdigest()
-    return OpenSession(session, settings, threads, digest, feed)
+    return OpenSession(session, settings, threads, digest, feed, label)
 
 
-def time_session(opened: OpenSession) -> Measurement:
+@lru_cache(maxsize=4)
+def reference_session(model_bytes: bytes, settings: MeasureSettings, label: str) -> OpenSession:
+    """The drift reference's session, built once per process and settings (it stays warm between candidates)."""
+    return open_session(model_bytes, settings, label)
+
+
+def time_session(opened: OpenSession, reference: OpenSession | None = None, *,
+                 clock: Clock = time.perf_counter) -> Measurement:  # fmt: skip
     """Warm up, then time single inferences until the settings' stopping rule is met.
 
     Each timed run is one ``session.run`` from host memory to host memory; on a GPU
     provider it includes copying the input in and the logits out, as an application's would.
+
+    With a ``reference``, each timed run of the candidate is paired with one of the reference,
+    in random order, and the stopping rule counts the time of both (so the protocol costs the
+    same time and fewer candidate runs). A change in the machine's speed that lasts longer
+    than one pair scales both and cancels in their ratio, which the record keeps.
     """
-    session, settings, feed = opened.session, opened.settings, opened.feed
-    run = session.run
+    settings = opened.settings
+    sessions = [opened] if reference is None else [opened, reference]
     try:
-        for _ in range(settings.warmup_runs):
-            run(None, feed)
-        times_ms: list[float] = []
-        clock = time.perf_counter
-        start = clock()
-        while True:
-            began = clock()
-            run(None, feed)
-            ended = clock()
-            times_ms.append((ended - began) * 1e3)
-            count = len(times_ms)
-            if count >= settings.max_runs or (count >= settings.min_runs and ended - start >= settings.min_time_s):
-                break
+        for item in sessions:
+            for _ in range(settings.warmup_runs):
+                item.session.run(None, item.feed)
+        times_ms = _timed_runs(sessions, settings, clock)
     except Exception as exc:  # a failing run is reported, not hidden behind a traceback
         raise MeasurementError(f"onnxruntime failed while running the model: {exc}", value=settings.provider) from None
-    return Measurement.from_times(
-        times_ms,
+    record = Measurement.from_times(
+        times_ms[0],
         warmup=settings.warmup_runs,
         provider=settings.provider,
         threads=opened.threads,
@@ -198,8 +211,38 @@ def time_session(opened: OpenSession) -> Measurement:
         source="measured",
         model_sha256=opened.model_sha256,
     )
+    if reference is None:
+        return record
+    ratios = [c / r for c, r in zip(times_ms[0], times_ms[1], strict=True) if r > 0]
+    return replace(record, reference=reference.identity, reference_ms=statistics.median(times_ms[1]),
+                   drift_ratio=statistics.median(ratios))  # fmt: skip
 
 
-def measure_onnx(model_bytes: bytes, settings: MeasureSettings) -> Measurement:
-    """Measure the latency of an ONNX model here with onnxruntime: one fresh session, then timing."""
-    return time_session(open_session(model_bytes, settings))
+def _timed_runs(sessions: list[OpenSession], settings: MeasureSettings, clock: Clock) -> list[list[float]]:
+    """Run times in ms of each session, one run of each per round (in a seeded random order)."""
+    order = random.Random(INPUT_SEED)
+    times_ms: list[list[float]] = [[] for _ in sessions]
+    indices = list(range(len(sessions)))
+    start = clock()
+    while True:
+        if len(indices) > 1:
+            order.shuffle(indices)
+        for i in indices:
+            began = clock()
+            sessions[i].session.run(None, sessions[i].feed)
+            times_ms[i].append((clock() - began) * 1e3)
+        count, elapsed = len(times_ms[0]), clock() - start
+        if count >= settings.max_runs or (count >= settings.min_runs and elapsed >= settings.min_time_s):
+            return times_ms
+
+
+def measure_onnx(model_bytes: bytes, settings: MeasureSettings, reference: tuple[bytes, str] | None = None
+                 ) -> Measurement:  # fmt: skip
+    """Measure the latency of an ONNX model here with onnxruntime: one fresh session, then timing.
+
+    ``reference`` (its ONNX bytes and a label) is the drift reference to interleave with,
+    used when ``settings.interleave`` is on.
+    """
+    opened = open_session(model_bytes, settings)
+    ref = reference_session(reference[0], settings, reference[1]) if reference and settings.interleave else None
+    return time_session(opened, ref)

@@ -35,7 +35,7 @@ class ValidationRow:
     @property
     def error_pct(self) -> float:
         """predicted / measured - 1, in percent."""
-        return 100.0 * (self.predicted.median_ms / self.measured.median_ms - 1.0)
+        return 100.0 * (self.predicted.median_ms / self.measured.latency_ms - 1.0)
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class ValidationResult:
 
         if len(self.rows) < 2:
             return float("nan")
-        return spearman([r.predicted.median_ms for r in self.rows], [r.measured.median_ms for r in self.rows])
+        return spearman([r.predicted.median_ms for r in self.rows], [r.measured.latency_ms for r in self.rows])
 
     def title(self, space_name: str) -> str:
         """Two-line caption naming the device, the estimate's source and the scores."""
@@ -128,7 +128,7 @@ def write_rows(result: ValidationResult, path: Path) -> Path:
         writer.writerow(CSV_COLUMNS)
         for r in result.rows:
             writer.writerow([r.arch.to_str(), count_cost(r.arch).macs, f"{r.predicted.median_ms:.6g}",
-                             f"{r.measured.median_ms:.6g}", f"{r.error_pct:.2f}", r.predicted.source,
+                             f"{r.measured.latency_ms:.6g}", f"{r.error_pct:.2f}", r.predicted.source,
                              f"{r.measured.cv:.4f}"])  # fmt: skip
     return path
 

@@ -63,7 +63,7 @@ class Objective:
         latency = self.latency_fn(arch)
         constraints = {
             "space_rules": float(len(violations)),
-            "latency_ms": 0.0 if self.latency_budget_ms is None else latency.median_ms - self.latency_budget_ms,
+            "latency_ms": 0.0 if self.latency_budget_ms is None else latency.latency_ms - self.latency_budget_ms,
             "macs": 0.0 if self.macs_budget is None else cost.macs - self.macs_budget,
         }
         feasible = all(c <= 0 for c in constraints.values())
@@ -73,7 +73,7 @@ class Objective:
             "arch": arch.to_str(),
             "macs": cost.macs,
             "params": cost.params,
-            "latency_ms": latency.median_ms,
+            "latency_ms": latency.latency_ms,
             "latency_source": latency.source,
             # How sure the figure is: a measurement's spread, or an estimate's cross-validated expected error.
             "latency_uncertainty": latency.uncertainty,
@@ -106,7 +106,7 @@ class Objective:
             baseline = trial.user_attrs.get("baseline")
             self.on_scored(Scored(trial.number, arch.to_str(), accuracy_pct, latency, cost.macs, feasible,
                                   train_seconds, baseline))  # fmt: skip
-        return accuracy_pct, latency.median_ms
+        return accuracy_pct, latency.latency_ms
 
 
 def _trained_before(trial: optuna.Trial, arch: str) -> optuna.trial.FrozenTrial | None:
