@@ -31,6 +31,14 @@ CHANNEL_RULES = ("floor8", "div8")
 STRIDES = (1, 2)
 LAYER_KINDS = ("stem", "dw", "pw", "conv", "pool", "fc")
 MAX_ALPHA = 4.0
+# Upper bounds: far beyond any network this tool searches or exports, low enough that counting,
+# exporting or timing one never exhausts a machine's memory.
+MAX_RESOLUTION = 2048
+MAX_CHANNELS = 16_384
+MAX_BLOCKS = 64  # per stage
+MAX_STAGES = 16
+MAX_IN_CHANNELS = 64
+MAX_CLASSES = 100_000
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:
@@ -131,20 +139,21 @@ class Arch:
         if not 0 < alpha <= MAX_ALPHA:
             raise ArchError(f"alpha = {alpha!r} is invalid", value=alpha, hint=f"expected a number in (0, {MAX_ALPHA}]")
         object.__setattr__(self, "alpha", float(alpha))
-        _check_int("resolution", self.resolution, 1)
-        _check_int("in_channels", self.in_channels, 1)
-        _check_int("num_classes", self.num_classes, 1)
+        _check_int("resolution", self.resolution, 1, MAX_RESOLUTION)
+        _check_int("in_channels", self.in_channels, 1, MAX_IN_CHANNELS)
+        _check_int("num_classes", self.num_classes, 1, MAX_CLASSES)
         _check_choice("channel_rule", self.channel_rule, CHANNEL_RULES)
-        _check_int("stem.channels", self.stem.channels, 1)
+        _check_int("stem.channels", self.stem.channels, 1, MAX_CHANNELS)
         _check_choice("stem.stride", self.stem.stride, STRIDES)
         stages = tuple(self.stages)
-        if not stages:
-            raise ArchError("an architecture needs at least one stage", value=stages)
+        if not stages or len(stages) > MAX_STAGES:
+            raise ArchError(f"an architecture needs at least one stage and at most {MAX_STAGES}; it has {len(stages)}",
+                            value=len(stages))  # fmt: skip
         for i, stage in enumerate(stages):
             if not isinstance(stage, Stage):
                 raise ArchError(f"stages[{i}] = {stage!r} is not a Stage", value=stage)
-            _check_int(f"stages[{i}].channels", stage.channels, 1)
-            _check_int(f"stages[{i}].blocks", stage.blocks, 1)
+            _check_int(f"stages[{i}].channels", stage.channels, 1, MAX_CHANNELS)
+            _check_int(f"stages[{i}].blocks", stage.blocks, 1, MAX_BLOCKS)
             _check_choice(f"stages[{i}].stride", stage.stride, STRIDES)
             _check_choice(f"stages[{i}].kind", stage.kind, BLOCK_KINDS)
         object.__setattr__(self, "stages", stages)
@@ -260,6 +269,9 @@ class Arch:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ArchError(f"architecture JSON does not parse: {exc.msg} at line {exc.lineno}", value=text) from None
+        except (ValueError, RecursionError) as exc:  # a number over 4300 digits; nesting past the stack
+            reason = "is nested too deeply" if isinstance(exc, RecursionError) else f"holds a bad value: {exc}"
+            raise ArchError(f"architecture JSON {reason}", value=text[:80]) from None
         return cls.from_dict(data)
 
 
@@ -285,7 +297,7 @@ _HEADER: tuple[tuple[str, str], ...] = (
     ("<channel rule>", rf"(?P<v>{'|'.join(CHANNEL_RULES)})"),
     ("stem<channels>s<stride>", r"stem(?P<c>\d+)s(?P<s>\d+)"),
 )
-_STAGE = re.compile(rf"(?P<k>{'|'.join(BLOCK_KINDS)})(?P<c>\d+)x(?P<n>\d+)s(?P<s>\d+)")
+_STAGE = re.compile(rf"(?P<k>{'|'.join(BLOCK_KINDS)})(?P<c>\d+)x(?P<n>\d+)s(?P<s>\d+)", re.ASCII)
 _STAGE_FORM = f"<{'|'.join(BLOCK_KINDS)}><channels>x<blocks>s<stride>"
 
 
@@ -297,7 +309,7 @@ def _parse(text: str) -> Arch:
     for i, (form, pattern) in enumerate(_HEADER):
         if i >= len(tokens) or tokens[i] == "":
             raise ArchParseError(f"missing token {form!r}", token=form, text=text)
-        match = re.fullmatch(pattern, tokens[i])
+        match = re.fullmatch(pattern, tokens[i], re.ASCII)  # ASCII: no other script's digits
         if match is None:
             raise ArchParseError(f"unknown token {tokens[i]!r} where {form!r} was expected", token=tokens[i], text=text)
         values.append(match)

@@ -88,10 +88,18 @@ def user_cache_dir() -> Path:
 
 
 def search_dirs(name: str, data_dir: str | Path | None = None) -> list[Path]:
-    """Folders searched for data set ``name``, in order."""
+    """Folders searched for data set ``name``, in order.
+
+    A ``data_dir`` the user names is the only place looked in: it must exist, and a data set
+    missing there is an error rather than a silent fall-back to another copy.
+    """
     roots: list[Path] = []
     if data_dir is not None:
-        roots.append(Path(data_dir))
+        folder = Path(data_dir)
+        if not folder.is_dir():
+            raise DatasetError(f"--data-dir {folder} does not exist or is not a folder", value=str(folder),
+                               hint=f"a folder holding the {name} files (or {name}/ inside it)")  # fmt: skip
+        return [folder, folder / name]
     if os.environ.get("HWSEARCH_DATA"):
         roots.append(Path(os.environ["HWSEARCH_DATA"]))
     found: list[Path] = []

@@ -18,6 +18,68 @@ Model = TypeVar("Model", bound=BaseModel)
 # Parts of a pydantic error location that name a union member or a validator, not a key.
 _TAG_PREFIXES = ("function-", "literal[", "constrained-", "tuple[", "list[")
 _TYPE_TAGS = ("int", "str", "float")
+# Bounds on any YAML this tool reads (files, and spaces and profiles stored in studies): a space
+# or a profile is a few kilobytes; aliases that expand it past these are an attack, not a file.
+MAX_YAML_CHARS = 1_000_000
+MAX_YAML_NODES = 100_000  # after expanding aliases
+MAX_YAML_DEPTH = 64
+
+
+class _YamlTooLarge(Exception):
+    """Raised inside the loader; becomes the caller's one-line error."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses deep nesting while composing."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise _YamlTooLarge(f"nesting deeper than {MAX_YAML_DEPTH} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _expanded_nodes(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Nodes of the document with every alias expanded (an alias repeats its anchor's whole tree)."""
+    known = memo.get(id(node))
+    if known is not None:
+        return known
+    total = 1
+    if isinstance(node, yaml.SequenceNode):
+        total += sum(_expanded_nodes(child, memo) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        total += sum(_expanded_nodes(k, memo) + _expanded_nodes(v, memo) for k, v in node.value)
+    memo[id(node)] = total
+    if total > MAX_YAML_NODES:
+        raise _YamlTooLarge(f"more than {MAX_YAML_NODES:,} values once its aliases are expanded")
+    return total
+
+
+def safe_load_bounded(text: str) -> Any:
+    """``yaml.safe_load`` within :data:`MAX_YAML_CHARS`, :data:`MAX_YAML_NODES` and :data:`MAX_YAML_DEPTH`.
+
+    Raises ``ValueError`` naming the bound it would pass, or ``yaml.YAMLError``.
+    """
+    if len(text) > MAX_YAML_CHARS:
+        raise ValueError(f"YAML of {len(text):,} characters; at most {MAX_YAML_CHARS:,} are read")
+    loader = _BoundedLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _expanded_nodes(node, {})
+        return loader.construct_document(node)
+    except _YamlTooLarge as exc:
+        raise ValueError(f"YAML with {exc}") from None
+    finally:
+        loader.dispose()
 
 
 def named_dirs(folder: str) -> list[Path]:
@@ -57,12 +119,14 @@ def read_text(path: Path, error: type[FileFieldError]) -> str:
 def parse_model(text: str, model: type[Model], *, source: str, error: type[FileFieldError], keys: str) -> Model:
     """Validate YAML ``text`` as ``model``; ``source`` (the file) is passed in as the model's ``source`` field."""
     try:
-        data = yaml.safe_load(text)
+        data = safe_load_bounded(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or exc
         raise error(source, "<file>", "YAML", f"valid YAML; parser says {problem}{where}") from None
+    except ValueError as exc:  # a bound above, or a number Python will not convert (over 4300 digits)
+        raise error(source, "<file>", "YAML", f"a space or profile of sensible size ({exc})") from None
     if not isinstance(data, dict):
         raise error(source, "<file>", data, f"a mapping with keys {keys}, ...")
     if "source" in data:

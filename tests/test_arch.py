@@ -204,3 +204,16 @@ def test_single_edits_of_a_valid_string_parse_or_raise(pos, char, edit):
     else:
         text = _VALID[:pos] + _VALID[pos + 1 :]
     _parse_or_refuse(text)
+
+
+@pytest.mark.parametrize(
+    ("field", "limit"),
+    [("resolution", "MAX_RESOLUTION"), ("num_classes", "MAX_CLASSES"), ("in_channels", "MAX_IN_CHANNELS")],
+)
+def test_sizes_are_bounded_and_the_error_names_the_range(field, limit):
+    import hwsearch.arch as arch_module
+
+    top = getattr(arch_module, limit)
+    assert getattr(dataclasses.replace(mobilenet_v1(0.25, 32), **{field: top}), field) == top
+    with pytest.raises(ArchError, match=rf"{field} = {top + 1} is invalid \(expected an integer in \[1, {top}\]\)"):
+        dataclasses.replace(mobilenet_v1(0.25, 32), **{field: top + 1})

@@ -36,6 +36,15 @@ stages:
 """
 
 
+# Nine levels of nine aliases: 9^9 strings once expanded (the "billion laughs").
+ALIAS_BOMB = (
+    "name: bomb\na: &a ["
+    + ",".join(["lol"] * 9)
+    + "]\n"
+    + "".join(f"{b}: &{b} [{','.join(['*' + a] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi", strict=True))
+)
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -52,6 +61,10 @@ def env(tmp_path_factory):
     (tmp / "model.onnx").write_bytes(export_onnx(mobilenet_v1(0.25, 32)))
     (tmp / "notes.txt").write_text("these are not the bytes of an ONNX model\n")
     (tmp / "a-file").write_text("a file where a folder should be\n")
+    (tmp / "bomb.yaml").write_text(ALIAS_BOMB)
+    (tmp / "bigint.yaml").write_text("name: bigint\nkind: local\nmeasurement: {threads: " + "9" * 5000 + "}\n")
+    (tmp / "deep.json").write_text('{"alpha": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    (tmp / "huge.json").write_text('{"alpha": ' + "9" * 5000 + "}")
     corrupt = tmp / "corrupt"
     corrupt.mkdir()
     (corrupt / "study.db").write_bytes(b"\x00garbage, not SQLite\n" * 64)
@@ -143,6 +156,34 @@ ROWS = {
     "unwritable output folder": lambda e: (_tiny_run(e, "--out", str(e["tmp"] / "a-file" / "run")), ["a-file/run"]),
     "unreachable study storage": lambda e: (["worker", "--storage", e["closed_pg"]], [e["closed_pg"]]),
     "malformed storage URL": lambda e: (["worker", "--storage", "mysql+nodriver:/x"], ["mysql+nodriver:/x"]),
+    "alias bomb in a device profile": lambda e: (
+        ["latency", "--alpha", "0.25", "--resolution", "32", "--device", str(e["tmp"] / "bomb.yaml")],
+        ["bomb.yaml", "aliases"],
+    ),
+    "alias bomb in a space": lambda e: (["space", "show", str(e["tmp"] / "bomb.yaml")], ["bomb.yaml", "aliases"]),
+    "5000-digit integer in a profile": lambda e: (
+        ["latency", "--alpha", "0.25", "--resolution", "32", "--device", str(e["tmp"] / "bigint.yaml")],
+        ["bigint.yaml", "4300 digits"],
+    ),
+    "deeply nested arch JSON": lambda e: (["cost", str(e["tmp"] / "deep.json")], ["nested too deeply"]),
+    "5000-digit integer in arch JSON": lambda e: (["cost", str(e["tmp"] / "huge.json")], ["4300 digits"]),
+    "Unicode digits in an arch string": lambda e: (
+        ["cost", "mbv1_a1.0_r224_in3_cls1000_floor8_stem32s2_ds\uff16\uff14x1s1"],
+        ["'ds\uff16\uff14x1s1'"],
+    ),
+    "a stage of 10^9 blocks": lambda e: (
+        ["cost", "mbv1_a1.0_r224_in3_cls1000_floor8_stem32s2_ds64x1000000000s1"],
+        ["blocks = 1000000000", "[1, 64]"],
+    ),
+    "resolution 8000": lambda e: (
+        ["latency", "--alpha", "1.0", "--resolution", "8000", "--device", "pixel-3"],
+        ["resolution = 8000", "[1, 2048]"],
+    ),
+    "agent port out of range": lambda e: (["agent", "--port", "99999"], ["99999", "0-65535"]),
+    "a --data-dir that does not exist": lambda e: (
+        _tiny_run(e, "--dataset", "fashion-mnist", "--data-dir", str(e["tmp"] / "no-such-dir")),
+        ["no-such-dir", "does not exist"],
+    ),
 }
 
 

@@ -49,7 +49,7 @@ def test_missing_fashion_mnist_is_one_line(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(data_mod, "DEBIAN_FASHION_MNIST", tmp_path / "none")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("HWSEARCH_DATA", raising=False)
-    code = main(["reproduce", "--budget", "quick", "--data-dir", str(tmp_path / "d"), "--out", str(tmp_path / "o")])
+    code = main(["reproduce", "--budget", "quick", "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert code == 2 and "apt-get install dataset-fashion-mnist" in err and len(err.strip().splitlines()) == 1
 

@@ -68,11 +68,21 @@ def test_fashion_mnist_from_environment(tmp_path, no_system_data, monkeypatch):
 
 def test_missing_fashion_mnist_says_where_and_how(tmp_path, no_system_data):
     with pytest.raises(DatasetError) as info:
-        load_dataset("fashion-mnist", data_dir=tmp_path / "empty")
+        load_dataset("fashion-mnist")
     message = str(info.value)
-    assert str(tmp_path / "empty") in message and str(tmp_path / "no-debian") in message
+    assert str(tmp_path / "no-debian") in message
     assert "apt-get install dataset-fashion-mnist" in message and "imagefolder:PATH" in message
     assert "\n" not in message
+
+
+def test_a_data_dir_is_the_only_place_looked_in(tmp_path, no_system_data):
+    make_fashion(tmp_path / "elsewhere", n_train=20)
+    with pytest.raises(DatasetError, match=r"--data-dir .*missing does not exist"):
+        load_dataset("fashion-mnist", data_dir=tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError) as info:  # no fall-back to any other copy
+        load_dataset("fashion-mnist", data_dir=tmp_path / "empty")
+    assert str(tmp_path / "empty") in str(info.value) and str(tmp_path / "no-debian") not in str(info.value)
 
 
 def test_mismatched_idx_files(tmp_path, no_system_data):

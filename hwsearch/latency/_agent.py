@@ -104,6 +104,8 @@ class AgentServer(ThreadingHTTPServer):
                 value=host,
                 hint=f"set --token or ${TOKEN_ENV}, or listen on 127.0.0.1",
             )
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise AgentError(f"port {port!r} is invalid", value=port, hint="a port in 0-65535 (0: any free port)")
         if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
             raise AgentError(f"max_bytes = {max_bytes!r} is invalid", value=max_bytes, hint="a positive integer")
         if measure is None:
@@ -111,6 +113,7 @@ class AgentServer(ThreadingHTTPServer):
 
             def measure(body: bytes, settings: MeasureSettings) -> Measurement:
                 return measure_onnx(body, settings, self.reference)
+
         self.token = token
         self.max_bytes = max_bytes
         self.measure = measure
