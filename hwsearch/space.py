@@ -19,7 +19,17 @@ from typing import Annotated, Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from hwsearch.arch import MAX_ALPHA, Arch, Stage, Stem
+from hwsearch.arch import (
+    MAX_ALPHA,
+    MAX_BLOCKS,
+    MAX_CHANNELS,
+    MAX_CLASSES,
+    MAX_IN_CHANNELS,
+    MAX_RESOLUTION,
+    Arch,
+    Stage,
+    Stem,
+)
 from hwsearch.errors import SpaceError
 from hwsearch.yamlfile import available_names, named_dirs, parse_model, read_text, resolve_named
 
@@ -50,8 +60,11 @@ def _expand_range(value: Any) -> Any:
         raise ValueError("a range needs exactly the keys min, max and optionally step")
     low, high = value["min"], value["max"]
     step = value.get("step", 1)
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high, step)) or step <= 0:
-        raise ValueError("min, max and step must be numbers, step > 0")
+    numbers = (low, high, step)
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in numbers):
+        raise ValueError("min, max and step must be finite numbers")
+    if step <= 0:
+        raise ValueError("step must be > 0")
     if high < low:
         raise ValueError(f"max ({high}) is below min ({low})")
     count = math.floor((high - low) / step + 1e-9) + 1
@@ -68,9 +81,14 @@ def _unique_sorted(values: list[T]) -> tuple[T, ...]:
 
 
 PositiveInt = Annotated[int, Field(strict=True, ge=1)]
+# The space's bounds are the architecture's: a space cannot offer a network Arch would refuse.
+Channels = Annotated[int, Field(strict=True, ge=1, le=MAX_CHANNELS)]
+Depth = Annotated[int, Field(strict=True, ge=1, le=MAX_BLOCKS)]
+Resolution = Annotated[int, Field(strict=True, ge=1, le=MAX_RESOLUTION)]
 Stride = Literal[1, 2]
 Kind = Literal["ds", "conv"]
-IntChoices = Annotated[tuple[PositiveInt, ...], BeforeValidator(_expand_range), Field(min_length=1)]
+DepthChoices = Annotated[tuple[Depth, ...], BeforeValidator(_expand_range), Field(min_length=1)]
+ResolutionChoices = Annotated[tuple[Resolution, ...], BeforeValidator(_expand_range), Field(min_length=1)]
 StrideChoices = Annotated[tuple[Stride, ...], BeforeValidator(_as_list), Field(min_length=1)]
 KindChoices = Annotated[tuple[Kind, ...], BeforeValidator(_as_list), Field(min_length=1)]
 Alpha = Annotated[float, Field(gt=0, le=MAX_ALPHA)]
@@ -84,22 +102,22 @@ class _Model(BaseModel):
 class InputSpec(_Model):
     """What the network consumes and predicts at deployment."""
 
-    channels: PositiveInt = 3
-    classes: PositiveInt = 1000
+    channels: Annotated[int, Field(strict=True, ge=1, le=MAX_IN_CHANNELS)] = 3
+    classes: Annotated[int, Field(strict=True, ge=1, le=MAX_CLASSES)] = 1000
 
 
 class StemSpace(_Model):
     """Choices for the stem convolution."""
 
-    channels: PositiveInt = 32
+    channels: Channels = 32
     stride: StrideChoices = (2,)
 
 
 class StageSpace(_Model):
     """Choices for one stage: its depth, first-block stride and block kind."""
 
-    channels: PositiveInt
-    depth: IntChoices
+    channels: Channels
+    depth: DepthChoices
     stride: StrideChoices = (1, 2)
     block: KindChoices = ("ds",)
 
@@ -131,9 +149,9 @@ class SearchSpace(_Model):
     description: str = ""
     source: str = Field(default="<memory>", exclude=True)
     input: InputSpec = InputSpec()
-    base_resolution: PositiveInt = 224
+    base_resolution: Resolution = 224
     rho: Annotated[tuple[Rho, ...], BeforeValidator(_expand_range), Field(min_length=1)] | None = None
-    resolution: IntChoices | None = None
+    resolution: ResolutionChoices | None = None
     alpha: Annotated[tuple[Alpha, ...], BeforeValidator(_expand_range), Field(min_length=1)]
     channel_rule: Literal["floor8", "div8"] = "floor8"
     stem: StemSpace = StemSpace()
@@ -146,6 +164,8 @@ class SearchSpace(_Model):
             raise ValueError("give exactly one of 'rho' (with base_resolution) or 'resolution'")
         for values in (self.alpha, self.resolutions, *(s.depth for s in self.stages)):
             _unique_sorted(list(values))
+        if max(self.resolutions) > MAX_RESOLUTION:
+            raise ValueError(f"a resolution of {max(self.resolutions)} px; at most {MAX_RESOLUTION} are allowed")
         if not any(True for _ in itertools.islice(self._valid_structures(), 1)):
             raise ValueError("no combination of strides and resolutions satisfies the rules")
         return self

@@ -154,5 +154,5 @@ def _first_error(exc: ValidationError, source: str, error: type[FileFieldError])
         return error(source, key, "<missing>", "a value: the key is required")
     # A union field fails once per member ("'auto'" or "an integer >= 1"): say all of them.
     messages = [e["msg"].removeprefix("Value error, ") for e in errors if _key(e["loc"]) == key]
-    value: Any = errors[0].get("input")
+    value: Any = errors[0].get("input") if key else "the file as a whole"  # not its every key again
     return error(source, key or "<file>", value, " or ".join(dict.fromkeys(messages)))

@@ -62,6 +62,11 @@ def env(tmp_path_factory):
     (tmp / "notes.txt").write_text("these are not the bytes of an ONNX model\n")
     (tmp / "a-file").write_text("a file where a folder should be\n")
     (tmp / "bomb.yaml").write_text(ALIAS_BOMB)
+    stage = "stages:\n  - {channels: 64, depth: 1, stride: 1}\n"
+    (tmp / "inf.yaml").write_text("name: inf\nalpha: {min: 0.1, max: .inf}\nresolution: [32]\n" + stage)
+    (tmp / "wide.yaml").write_text(
+        "name: wide\nalpha: [0.5]\nresolution: [32]\nstages:\n  - {channels: 1000000000, depth: 1, stride: 1}\n"
+    )
     (tmp / "bigint.yaml").write_text("name: bigint\nkind: local\nmeasurement: {threads: " + "9" * 5000 + "}\n")
     (tmp / "deep.json").write_text('{"alpha": ' + "[" * 100_000 + "]" * 100_000 + "}")
     (tmp / "huge.json").write_text('{"alpha": ' + "9" * 5000 + "}")
@@ -178,6 +183,14 @@ ROWS = {
     "resolution 8000": lambda e: (
         ["latency", "--alpha", "1.0", "--resolution", "8000", "--device", "pixel-3"],
         ["resolution = 8000", "[1, 2048]"],
+    ),
+    "infinite alpha range in a space": lambda e: (
+        ["run", "--space", str(e["tmp"] / "inf.yaml")],
+        ["inf.yaml", "alpha", "finite"],
+    ),
+    "a space offering 10^9 channels": lambda e: (
+        ["run", "--space", str(e["tmp"] / "wide.yaml")],
+        ["wide.yaml", "channels", "16384"],
     ),
     "agent port out of range": lambda e: (["agent", "--port", "99999"], ["99999", "0-65535"]),
     "a --data-dir that does not exist": lambda e: (
