@@ -138,4 +138,5 @@ def _print_estimate(m: Measurement, device: DeviceProfile) -> None:
 def cmd_agent(args: argparse.Namespace) -> int:
     from hwsearch.latency import serve
 
-    return serve(args.host, args.port, token=args.token, max_bytes=args.max_bytes)
+    return serve(args.host, args.port, token=args.token, max_bytes=args.max_bytes,
+                 allow_any_model=args.allow_any_model)  # fmt: skip

@@ -49,7 +49,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from hwsearch import __version__
 from hwsearch.errors import AgentError, HwsearchError, InvalidModelError, ProviderUnavailableError, SettingsError
-from hwsearch.latency._onnx_check import check_onnx_bytes
+from hwsearch.latency._onnx_check import check_cnn_model, check_onnx_bytes
 from hwsearch.measurement import Measurement, MeasureSettings
 
 TOKEN_ENV = "HWSEARCH_AGENT_TOKEN"
@@ -95,6 +95,7 @@ class AgentServer(ThreadingHTTPServer):
         token: str | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
         measure: Measure | None = None,
+        allow_any_model: bool = False,
     ) -> None:
         if token is not None and not token:
             token = None
@@ -116,6 +117,8 @@ class AgentServer(ThreadingHTTPServer):
 
         self.token = token
         self.max_bytes = max_bytes
+        # The CNN profile bounds what one model can ask of the board; off only when the user says so.
+        self.screen = check_onnx_bytes if allow_any_model else check_cnn_model
         self.measure = measure
         self.reference: tuple[bytes, str] | None = None  # the drift reference's bytes and label
         self.measure_lock = threading.Lock()
@@ -218,7 +221,7 @@ class AgentHandler(BaseHTTPRequestHandler):
 
     def _set_reference(self, body: bytes, label: str) -> None:
         try:
-            check_onnx_bytes(body)
+            self.server.screen(body)
         except InvalidModelError as exc:
             self._send_error(HTTPStatus.BAD_REQUEST, str(exc))
             return
@@ -228,7 +231,7 @@ class AgentHandler(BaseHTTPRequestHandler):
 
     def _measure(self, body: bytes, settings: MeasureSettings) -> None:
         try:
-            check_onnx_bytes(body)  # refuse junk without waiting for the lock
+            self.server.screen(body)  # refuse junk and bombs without waiting for the lock
             with self.server.measure_lock:
                 measurement = self.server.measure(body, settings)
         except (InvalidModelError, ProviderUnavailableError, SettingsError) as exc:
@@ -326,9 +329,10 @@ def serve(
     token: str | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     ready: Callable[[AgentServer], None] | None = None,
+    allow_any_model: bool = False,
 ) -> int:
     """Run an agent until interrupted; ``ready`` is called once it listens. Returns 0."""
-    server = AgentServer(host, port, token=token, max_bytes=max_bytes)
+    server = AgentServer(host, port, token=token, max_bytes=max_bytes, allow_any_model=allow_any_model)
     with server:
         if ready is not None:
             ready(server)
@@ -355,6 +359,11 @@ def add_agent_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-bytes", type=int, default=DEFAULT_MAX_BYTES, help=f"largest model accepted (default {DEFAULT_MAX_BYTES})"
     )
+    parser.add_argument(
+        "--allow-any-model",
+        action="store_true",
+        help="time any self-contained ONNX model, not only CNNs within the screened profile (trusted clients only)",
+    )
 
 
 def agent_main(argv: Sequence[str] | None = None) -> int:
@@ -363,7 +372,8 @@ def agent_main(argv: Sequence[str] | None = None) -> int:
     add_agent_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        return serve(args.host, args.port, token=args.token, max_bytes=args.max_bytes)
+        return serve(args.host, args.port, token=args.token, max_bytes=args.max_bytes,
+                     allow_any_model=args.allow_any_model)  # fmt: skip
     except HwsearchError as exc:
         print(f"hwsearch agent: error: {exc}", file=sys.stderr)
         return 2
