@@ -17,6 +17,7 @@ from hwsearch.devices import load_device
 from hwsearch.errors import AgentError, ProviderUnavailableError
 from hwsearch.export import export_onnx
 from hwsearch.latency import DEFAULT_HOST, AgentClient, AgentServer, LatencyCache, measure_arch, measure_onnx
+from hwsearch.latency._agent import AUTH_FAILURE_DELAY_S
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "correct-horse-battery-staple"
@@ -185,21 +186,36 @@ def test_unreachable_agent_is_one_clear_error_naming_the_url():
     assert time.monotonic() - started >= 0.15  # backoff 0.05 s, then 0.1 s
 
 
-def test_client_retries_server_errors_but_not_client_errors(tiny_bytes):
+def test_client_retries_neither_failures_nor_refusals_and_says_which(tiny_bytes):
     attempts = []
 
-    def flaky(model: bytes, settings):
+    def failing(model: bytes, settings):
         attempts.append(1)
-        if len(attempts) < 3:
-            raise RuntimeError("transient")
-        return measure_onnx(model, settings)
+        raise RuntimeError("the model broke the runtime")
 
-    with running_agent(measure=flaky) as server:
-        assert AgentClient(server.url, retries=3, backoff_s=0.01).measure(tiny_bytes, FAST).runs >= 5
-        assert len(attempts) == 3
+    with running_agent(measure=failing) as server:
+        with pytest.raises(AgentError, match=r"failed to measure \(HTTP 500\).*broke the runtime") as info:
+            AgentClient(server.url, retries=3, backoff_s=0.01).measure(tiny_bytes, FAST)
+        assert "cannot reach" not in str(info.value)
+        assert len(attempts) == 1  # a deterministic failure is not sent again
         with pytest.raises(AgentError, match="400"):
             AgentClient(server.url, retries=3, backoff_s=0.01).measure(b"junk", FAST)
-        assert len(attempts) == 3  # the 400 was not retried (and never reached the measurement)
+        assert len(attempts) == 1  # the 400 was not retried (and never reached the measurement)
+
+
+def test_a_measurement_longer_than_the_client_timeout_is_sent_once(tiny_bytes):
+    attempts = []
+
+    def slow(model: bytes, settings):
+        attempts.append(1)
+        time.sleep(1.0)
+        return measure_onnx(model, settings)
+
+    with running_agent(measure=slow) as server:
+        with pytest.raises(AgentError, match=r"did not answer POST /measure within 0.3 s"):
+            AgentClient(server.url, retries=3, backoff_s=0.01, timeout_s=0.3).measure(tiny_bytes, FAST)
+        time.sleep(1.2)  # let the agent finish what it was given
+    assert len(attempts) == 1
 
 
 def test_concurrent_requests_are_measured_one_at_a_time(tiny_bytes):
@@ -279,3 +295,27 @@ def test_client_from_env_takes_the_token_from_the_environment(monkeypatch):
         assert client.token is None  # empty means none, as unset does
         with pytest.raises(AgentError, match="no token was sent"):
             client.info()
+
+
+def test_weak_tokens_are_refused_off_loopback_and_blank_ones_everywhere():
+    with pytest.raises(AgentError, match="token of 1 characters"):
+        AgentServer("0.0.0.0", 0, token="a")
+    with pytest.raises(AgentError, match="spaces at its ends"):
+        AgentServer("127.0.0.1", 0, token=" ")
+    with running_agent(token="short") as server:  # loopback: only this machine's users reach it
+        assert AgentClient(server.url, "short").info()["agent"] == "hwsearch"
+
+
+def test_the_token_is_checked_before_anything_else_about_a_request(agent):
+    host, port = agent.server_address[:2]
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(b"POST /measure HTTP/1.1\r\nHost: x\r\n\r\n")  # no Content-Length, no token
+        reply = sock.recv(4096).decode()
+    assert reply.startswith("HTTP/1.0 401") or reply.startswith("HTTP/1.1 401"), reply.splitlines()[0]
+
+
+def test_repeated_wrong_tokens_are_slowed_down(agent):
+    started = time.monotonic()
+    for _ in range(4):
+        assert _raw(agent.url + "/info", token="guess")[0] == 401
+    assert time.monotonic() - started >= 4 * AUTH_FAILURE_DELAY_S

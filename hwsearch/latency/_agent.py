@@ -57,6 +57,9 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 PROTOCOL = 1
+MIN_TOKEN_CHARS = 16  # off loopback: a guessable token is no token
+_MAKE_TOKEN = "python -c 'import secrets; print(secrets.token_urlsafe(24))'"
+AUTH_FAILURE_DELAY_S = 0.25  # every refused token waits this long, one at a time: a few guesses a second
 # A client that stops sending must not hold a handler thread for ever.
 SOCKET_TIMEOUT_S = 60.0
 # After refusing a request, read (and drop) what the client is still sending for at most
@@ -99,11 +102,20 @@ class AgentServer(ThreadingHTTPServer):
     ) -> None:
         if token is not None and not token:
             token = None
+        if token is not None and (token != token.strip() or not token.isprintable()):
+            raise AgentError("the token has spaces at its ends or unprintable characters; no client could send it",
+                             value=token, hint=f"use e.g. {_MAKE_TOKEN}")  # fmt: skip
         if token is None and not is_loopback(host):
             raise AgentError(
                 f"refusing to listen on {host!r} without a token",
                 value=host,
                 hint=f"set --token or ${TOKEN_ENV}, or listen on 127.0.0.1",
+            )
+        if token is not None and len(token) < MIN_TOKEN_CHARS and not is_loopback(host):
+            raise AgentError(
+                f"refusing to listen on {host!r} with a token of {len(token)} characters",
+                value=host,
+                hint=f"use at least {MIN_TOKEN_CHARS}, e.g. {_MAKE_TOKEN}",
             )
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise AgentError(f"port {port!r} is invalid", value=port, hint="a port in 0-65535 (0: any free port)")
@@ -122,6 +134,7 @@ class AgentServer(ThreadingHTTPServer):
         self.measure = measure
         self.reference: tuple[bytes, str] | None = None  # the drift reference's bytes and label
         self.measure_lock = threading.Lock()
+        self.auth_failure_lock = threading.Lock()
         if ":" in host:
             self.address_family = socket.AF_INET6
         try:
@@ -186,8 +199,11 @@ class AgentHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         parts = urlsplit(self.path)
+        # The token first: a client without one learns nothing else about the request it sent.
+        if not self._authorised(body_length=self._declared_length()):
+            return
         length = self._content_length()
-        if length is None or not self._authorised(body_length=length):
+        if length is None:
             return
         if parts.path not in ("/measure", "/reference"):
             self._refuse(HTTPStatus.NOT_FOUND, f"no endpoint POST {parts.path}; use POST /measure or /reference",
@@ -247,6 +263,11 @@ class AgentHandler(BaseHTTPRequestHandler):
 
     # ----- helpers -----------------------------------------------------------------
 
+    def _declared_length(self) -> int:
+        """Content-Length as sent, only to drain a refused body (0 when it is not a plain number)."""
+        text = self.headers.get("Content-Length", "").strip()
+        return int(text) if text.isascii() and text.isdigit() else 0
+
     def _content_length(self) -> int | None:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             self._refuse(HTTPStatus.LENGTH_REQUIRED, "chunked bodies are not accepted; send Content-Length", 0)
@@ -255,7 +276,7 @@ class AgentHandler(BaseHTTPRequestHandler):
         if text is None:
             self._refuse(HTTPStatus.LENGTH_REQUIRED, "a Content-Length header is required", 0)
             return None
-        if not text.strip().isdigit():
+        if not (text.strip().isascii() and text.strip().isdigit()):
             self._refuse(HTTPStatus.BAD_REQUEST, f"Content-Length {text!r} is not a number", 0)
             return None
         return int(text)
@@ -267,6 +288,8 @@ class AgentHandler(BaseHTTPRequestHandler):
         scheme, _, given = self.headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
             return True
+        with self.server.auth_failure_lock:  # one refused guess at a time, each slowed
+            time.sleep(AUTH_FAILURE_DELAY_S)
         self._refuse(
             HTTPStatus.UNAUTHORIZED,
             "missing or wrong token; send 'Authorization: Bearer TOKEN'",

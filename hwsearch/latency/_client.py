@@ -109,12 +109,19 @@ class AgentClient:
                     return self._decode(response.read())
             except urllib.error.HTTPError as exc:
                 message = _error_message(exc)
-                if exc.code < 500:
+                if exc.code != HTTPStatus.SERVICE_UNAVAILABLE:  # the one answer a retry can change
                     raise self._refusal(exc.code, message) from None
                 last = f"HTTP {exc.code}: {message}"
             except (urllib.error.URLError, HTTPException, OSError) as exc:
                 reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-                last = "timed out" if isinstance(reason, (TimeoutError, socket.timeout)) else str(reason) or repr(exc)
+                if isinstance(reason, (TimeoutError, socket.timeout)):
+                    # The agent may still be measuring: sending again would only queue the same work.
+                    raise AgentError(
+                        f"the agent at {self.url} did not answer {method} {path} within {self.timeout_s:g} s",
+                        value=self.url,
+                        hint="a large model on a small board can take longer: raise the client's timeout",
+                    ) from None
+                last = str(reason) or repr(exc)
         tries = self.retries + 1
         raise AgentError(
             f"cannot reach the agent at {self.url} ({last}; {tries} attempt{'s' if tries > 1 else ''})",
@@ -138,6 +145,8 @@ class AgentClient:
             return AgentError(f"agent at {self.url} refused the model as too large (413): {message}", value=self.url)
         if code == HTTPStatus.BAD_REQUEST:
             return AgentError(f"agent at {self.url} refused the request (400): {message}", value=self.url)
+        if code >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            return AgentError(f"the agent at {self.url} failed to measure (HTTP {code}): {message}", value=self.url)
         return AgentError(f"agent at {self.url} answered HTTP {code}: {message}", value=self.url)
 
 
