@@ -35,6 +35,7 @@ def test_a_new_run_records_everything_and_resumes(w, tmp_path):
     assert [s.number for s in scored] == [0, 1] and all(isinstance(d, TrialDone) for d in done)
     first = {t.number: t.values for t in session.study.get_trials()}
 
+    session.close()
     again = Session.resume(out, worker=ONE_THREAD)  # from the folder alone, as a new process would
     assert again.config == session.config and again.requeued == 0
     again.run()
@@ -64,6 +65,7 @@ def test_resume_runs_a_trial_left_running_by_a_dead_process_again(w, tmp_path):
     out = tmp_path / "run"
     session = Session.create(tiny_config(w, trials=1), out, worker=ONE_THREAD)
     session.space.sample(session.study.ask())  # left RUNNING, as by kill -9
+    session.close()  # the process died: its lock went with it
     resumed = Session.resume(out, worker=ONE_THREAD)
     assert resumed.requeued == 1
     resumed.run()

@@ -209,13 +209,16 @@ def cmd_run(args: argparse.Namespace) -> int:
                     f"'{config.budget}'{_ladder_text(config)}, sampler {config.sampler}; {session.completed()} of "
                     f"{target} already finished")  # fmt: skip
     try:
-        _run_with_display(session, total=target, n_trials=None)
-    except KeyboardInterrupt:
+        try:
+            _run_with_display(session, total=target, n_trials=None)
+        except KeyboardInterrupt:
+            paths = session.write_outputs(out_dir)
+            console().print(f"stopped after {session.completed()} finished trials; outputs in {paths[0].parent}. "
+                            f"Continue with: hwsearch run --resume --out {out_dir}", soft_wrap=True)  # fmt: skip
+            return EXIT_INTERRUPTED
         paths = session.write_outputs(out_dir)
-        console().print(f"stopped after {session.completed()} finished trials; outputs in {paths[0].parent}. "
-                        f"Continue with: hwsearch run --resume --out {out_dir}", soft_wrap=True)  # fmt: skip
-        return EXIT_INTERRUPTED
-    paths = session.write_outputs(out_dir)
+    finally:
+        session.close()  # the folder is free for a --resume as soon as this one is done with it
     console().print(f"{session.completed()} trials finished; {_front_text(session)}; wrote "
                     f"{', '.join(p.name for p in paths)} in {out_dir}")  # fmt: skip
     return 0

@@ -24,6 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hwsearch.errors import HwsearchError
 from hwsearch.paper import paper_grid
 from hwsearch.search.config import CONFIG_ATTR, HEARTBEAT_S, SearchConfig
+from hwsearch.search.folder import recover_journal
 from hwsearch.search.objective import Objective
 from hwsearch.search.sampler import ValidSampler, base_sampler, space_distributions, static_acceptor
 from hwsearch.space import SearchSpace, parse_space
@@ -106,6 +107,7 @@ def check_study_file(path: Path) -> None:
     """Refuse a file that is not an Optuna SQLite database before Optuna writes its tables into it."""
     if not path.is_file():
         raise StudyError(f"no study database {path}", value=str(path), hint="give a run folder of 'hwsearch run'")
+    recover_journal(path)  # a read-only connection cannot roll back what a killed writer left
     try:
         with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
             tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}

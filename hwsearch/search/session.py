@@ -29,6 +29,7 @@ from hwsearch.proxy.budgets import get_budget
 from hwsearch.proxy.limits import proxy_limits
 from hwsearch.proxy.records import ProxyResult
 from hwsearch.search.config import STUDY_NAME, RunError, SearchConfig, Worker
+from hwsearch.search.folder import RunLock, holds_nothing, lock_run_folder
 from hwsearch.search.ladder import Standing, confirmations, promotions
 from hwsearch.search.loop import TrialDone, interruptible, run_trials
 from hwsearch.search.objective import Scored
@@ -77,6 +78,12 @@ class Session:
     records: RecordStore | None = None
     # Trials interrupted by the last stop (and baselines now due) that this session enqueued again.
     requeued: int = 0
+    lock: RunLock | None = None  # the run folder's, held while this session may write its study
+
+    def close(self) -> None:
+        """Release the run folder for another process (a later ``--resume``); reading stays possible."""
+        if self.lock is not None:
+            self.lock.release()
 
     @classmethod
     def create(cls, config: SearchConfig, out_dir: Path, *, storage: str | None = None,
@@ -88,16 +95,21 @@ class Session:
         one device and budget can share one. A bad space, device, budget or data set fails
         here, before anything is written.
         """
-        if storage is None and (out_dir / STUDY_FILE).exists():
-            raise StudyError(f"{out_dir} already holds a run", value=str(out_dir),
-                             hint="pass --resume to continue it, or another --out")  # fmt: skip
+        db = out_dir / STUDY_FILE
+        if storage is None:
+            _refuse_existing(db)
         space = load_space(config.space)
         scoring = scoring or Scoring.for_config(config, threads=worker.threads)
         _writable(out_dir)
+        lock = lock_run_folder(out_dir) if storage is None else None
+        if storage is None:
+            _refuse_existing(db)  # again, now that no other process can be creating it
+            for leftover in (db, Path(f"{db}-journal"), Path(f"{db}-wal"), Path(f"{db}-shm")):
+                leftover.unlink(missing_ok=True)  # an early stop's empty database: nothing is lost
         opened = open_storage(storage or sqlite_url(out_dir), heartbeat_s=worker.heartbeat_s)
         pins = {DEVICE_ATTR: _device_text(config), SOURCE_ATTR: scoring.source}
         study = create_study(config, opened, study_name, space, pins=pins)
-        return cls(study, opened, config, space, scoring, RecordStore(opened, study_name))
+        return cls(study, opened, config, space, scoring, RecordStore(opened, study_name), lock=lock)
 
     @classmethod
     def resume(cls, out_dir: Path, *, storage: str | None = None, study_name: str = STUDY_NAME,
@@ -110,8 +122,18 @@ class Session:
         run again: at once for a run folder's own SQLite study, which no other process
         shares; through heartbeats for a shared one.
         """
+        lock = None
         if storage is None:
-            check_study_file(out_dir / STUDY_FILE)
+            db = out_dir / STUDY_FILE
+            if not db.is_file():
+                check_study_file(db)  # names the missing database
+            lock = lock_run_folder(out_dir)  # a live run keeps its folder: this refuses rather than fail its trial
+            if holds_nothing(db):
+                lock.release()
+                raise StudyError(f"{db} holds no trial: the run stopped before its first one was stored",
+                                 value=str(db), hint=f"nothing is lost; start it again with 'hwsearch run --out "
+                                 f"{out_dir}' (the empty database is replaced)")  # fmt: skip
+            check_study_file(db)
         opened = open_storage(storage or sqlite_url(out_dir), heartbeat_s=worker.heartbeat_s)
         # A new seed for the part after the stop, or the sampler would replay the first part.
         study, stored, space = load_study(opened, study_name, load_space, seed_offset=trial_count(opened, study_name))
@@ -120,7 +142,7 @@ class Session:
         records = RecordStore(opened, study_name)
         requeued = fail_interrupted(study, opened) + records.fail_interrupted() if storage is None else 0
         requeued += enqueue_due_baselines(study, config, space)
-        return cls(study, opened, config, space, scoring, records, requeued)
+        return cls(study, opened, config, space, scoring, records, requeued, lock)
 
     @classmethod
     def join(cls, storage: str, *, study_name: str = STUDY_NAME, worker: Worker = ONE_PROCESS) -> Session:
@@ -283,6 +305,12 @@ def _device_text(config: SearchConfig) -> str:
     from hwsearch.devices import resolve_device
 
     return resolve_device(config.device).read_text(encoding="utf-8")
+
+
+def _refuse_existing(db: Path) -> None:
+    if db.exists() and not holds_nothing(db):
+        raise StudyError(f"{db.parent} already holds a run", value=str(db.parent),
+                         hint="pass --resume to continue it, or another --out")  # fmt: skip
 
 
 def _writable(out_dir: Path) -> None:
