@@ -60,7 +60,7 @@ class MeasureSettings:
     min_runs: int = 50
     min_time_s: float = 0.5
     max_runs: int = 10_000
-    interleave: int = 0
+    interleave: int = 1
 
     def __post_init__(self) -> None:
         _check_choice("provider", self.provider, PROVIDERS)

@@ -14,7 +14,8 @@ from hwsearch.measurement import MeasureSettings
 
 # Small enough to export in ~0.2 s and run in well under a millisecond.
 TINY: Arch = mobilenet_v1(0.25, 32, num_classes=10)
-FAST = MeasureSettings(threads=1, warmup_runs=2, min_runs=5, min_time_s=0.0, max_runs=50)
+# Raw timing: direct measure_onnx and AgentClient calls here give no drift reference.
+FAST = MeasureSettings(threads=1, warmup_runs=2, min_runs=5, min_time_s=0.0, max_runs=50, interleave=0)
 
 FAST_PROFILE = """\
 name: {name}

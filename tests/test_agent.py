@@ -265,14 +265,16 @@ def test_agent_runs_without_torch_or_onnx(tmp_path, tiny_bytes):
         "server = AgentServer('127.0.0.1', 0, token='t')\n"
         "threading.Thread(target=server.serve_forever, daemon=True).start()\n"
         "settings = MeasureSettings(threads=1, warmup_runs=1, min_runs=3, min_time_s=0)\n"
-        "m = AgentClient(server.url, 't').measure(open(sys.argv[1], 'rb').read(), settings)\n"
-        "print(m.source, m.runs)\n"
+        "client, model = AgentClient(server.url, 't'), open(sys.argv[1], 'rb').read()\n"
+        "client.set_reference(model, 'ref')  # the drift protocol, as on a board\n"
+        "m = client.measure(model, settings)\n"
+        "print(m.source, m.runs, m.reference.split('@')[0])\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, str(model)], capture_output=True, text=True, timeout=120, cwd=ROOT, check=False
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["measured", "3"]
+    assert out.stdout.split() == ["measured", "3", "ref"]
 
 
 def test_agent_module_entry_point_refuses_open_address_without_token(monkeypatch):

@@ -80,12 +80,17 @@ def env(tmp_path_factory):
     plain_optuna = tmp / "plain-optuna"
     plain_optuna.mkdir()
     optuna.create_study(storage=f"sqlite:///{plain_optuna / 'study.db'}", study_name="hwsearch")
-    with running_agent(token="right-token") as guarded, running_agent(max_bytes=1000) as small:
+    with (
+        running_agent(token="right-token") as guarded,
+        running_agent(max_bytes=1000) as small,
+        running_agent() as plain,
+    ):
         yield {
             **w,
             "tmp": tmp,
             "guarded": guarded.url,
             "small": small.url,
+            "plain": plain.url,
             "closed": f"http://127.0.0.1:{_closed_port()}",
             "closed_pg": f"postgresql://nobody@127.0.0.1:{_closed_port()}/x",
         }
@@ -138,7 +143,7 @@ ROWS = {
         ["1000"],
     ),
     "non-ONNX upload": lambda e: (
-        ["latency", "--onnx", str(e["tmp"] / "notes.txt"), "--agent", e["small"]],
+        ["latency", "--onnx", str(e["tmp"] / "notes.txt"), "--agent", e["plain"]],
         ["ONNX"],
     ),
     "non-ONNX file timed here": lambda e: (["latency", "--onnx", str(e["tmp"] / "notes.txt")], ["ONNX"]),

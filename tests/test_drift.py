@@ -115,10 +115,11 @@ def test_the_cache_keeps_the_reference_long_run_median(tmp_path):
     assert cache.log_reference(replace(key, device="other"), "ref@1", 7.0) == 7.0
 
 
-def test_measure_arch_interleaves_on_a_profile_that_asks(tmp_path):
-    path = write_profile(tmp_path)
-    path.write_text(path.read_text() + "  interleave: true\n")
-    device, plain = load_device(path), load_device(write_profile(tmp_path, "plain-cpu"))
+def test_measure_arch_interleaves_unless_a_profile_says_not_to(tmp_path):
+    device = load_device(write_profile(tmp_path))  # interleaving is the default
+    raw = write_profile(tmp_path, "plain-cpu")
+    raw.write_text(raw.read_text() + "  interleave: false\n")
+    plain = load_device(raw)
     assert device.settings.interleave == 1 and plain.settings.interleave == 0
     assert cache_key(TINY, device).settings_digest != cache_key(TINY, plain).settings_digest
     cache = LatencyCache(tmp_path / "c.sqlite")
@@ -131,13 +132,11 @@ def test_measure_arch_interleaves_on_a_profile_that_asks(tmp_path):
 
 
 def test_the_agent_runs_the_same_protocol_with_the_reference_it_was_sent(tmp_path):
-    path = write_profile(tmp_path)
-    path.write_text(path.read_text() + "  interleave: true\n")
-    device = load_device(path)
+    device = load_device(write_profile(tmp_path))
     with running_agent(token=TOKEN) as server:
         client = AgentClient(server.url, TOKEN)
         with pytest.raises(AgentError, match="POST /reference first"):
-            client.measure(export_onnx(TINY), device.settings)  # 409: no reference yet
+            client.measure(export_onnx(TINY), device.settings)  # 409: no reference yet (interleave is the default)
         first = measure_arch(TINY, device, agent=client)
         held = client.info()["reference"]
         again = measure_arch(TINY, device, agent=client, remeasure=True)

@@ -227,9 +227,6 @@ class AgentHandler(BaseHTTPRequestHandler):
         except SettingsError as exc:
             self._refuse(HTTPStatus.BAD_REQUEST, f"bad settings: {exc}", length)
             return
-        if settings.interleave and self.server.reference is None:
-            self._refuse(HTTPStatus.CONFLICT, "interleave=1 needs a drift reference: POST /reference first", length)
-            return
         body = self._read_body(length)
         if body is None:
             return
@@ -248,6 +245,9 @@ class AgentHandler(BaseHTTPRequestHandler):
     def _measure(self, body: bytes, settings: MeasureSettings) -> None:
         try:
             self.server.screen(body)  # refuse junk and bombs without waiting for the lock
+            if settings.interleave and self.server.reference is None:
+                self._send_error(HTTPStatus.CONFLICT, "interleave=1 needs a drift reference: POST /reference first")
+                return
             with self.server.measure_lock:
                 measurement = self.server.measure(body, settings)
         except (InvalidModelError, ProviderUnavailableError, SettingsError) as exc:

@@ -170,6 +170,14 @@ def check_agent(agent: AgentClient, settings: MeasureSettings) -> int | None:
 
         model, label = drift_reference()
         if info.get("reference") != reference_identity(model, label):
+            limit = info.get("max_bytes")
+            if isinstance(limit, int) and len(model) > limit:
+                raise AgentError(
+                    f"the drift reference {label} is {len(model):,} bytes; the agent at {agent.url} accepts at most "
+                    f"{limit}",
+                    value=limit,
+                    hint="restart the agent with a larger --max-bytes, or set 'interleave: false' in the profile",
+                )
             agent.set_reference(model, label)
     limit = info.get("max_bytes")
     return limit if isinstance(limit, int) and not isinstance(limit, bool) else None
