@@ -34,7 +34,6 @@ import argparse
 import hashlib
 import hmac
 import ipaddress
-import json
 import os
 import platform
 import socket
@@ -43,12 +42,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from hwsearch import __version__
 from hwsearch.errors import AgentError, HwsearchError, InvalidModelError, ProviderUnavailableError, SettingsError
+from hwsearch.latency._http import HEADER_TIMEOUT_S, MAX_CONNECTIONS, BoundedHandler, BoundedHTTPServer
 from hwsearch.latency._onnx_check import check_cnn_model, check_onnx_bytes
 from hwsearch.measurement import Measurement, MeasureSettings
 
@@ -60,12 +59,6 @@ PROTOCOL = 1
 MIN_TOKEN_CHARS = 16  # off loopback: a guessable token is no token
 _MAKE_TOKEN = "python -c 'import secrets; print(secrets.token_urlsafe(24))'"
 AUTH_FAILURE_DELAY_S = 0.25  # every refused token waits this long, one at a time: a few guesses a second
-# A client that stops sending must not hold a handler thread for ever.
-SOCKET_TIMEOUT_S = 60.0
-# After refusing a request, read (and drop) what the client is still sending for at most
-# this long, so that it receives the refusal instead of a connection reset.
-_LINGER_S = 2.0
-_LINGER_BYTES = 256 * 1024 * 1024
 
 Measure = Callable[[bytes, MeasureSettings], Measurement]
 
@@ -85,10 +78,8 @@ def is_loopback(host: str) -> bool:
     return bool(infos) and all(ipaddress.ip_address(info[4][0]).is_loopback for info in infos)
 
 
-class AgentServer(ThreadingHTTPServer):
-    """The agent's HTTP server; one thread per connection, one measurement at a time."""
-
-    daemon_threads = True
+class AgentServer(BoundedHTTPServer):
+    """The agent's HTTP server; one thread per connection (bounded), one measurement at a time."""
 
     def __init__(
         self,
@@ -99,6 +90,8 @@ class AgentServer(ThreadingHTTPServer):
         max_bytes: int = DEFAULT_MAX_BYTES,
         measure: Measure | None = None,
         allow_any_model: bool = False,
+        max_connections: int = MAX_CONNECTIONS,
+        header_timeout_s: float = HEADER_TIMEOUT_S,
     ) -> None:
         if token is not None and not token:
             token = None
@@ -138,7 +131,8 @@ class AgentServer(ThreadingHTTPServer):
         if ":" in host:
             self.address_family = socket.AF_INET6
         try:
-            super().__init__((host, port), AgentHandler)
+            super().__init__((host, port), AgentHandler, max_connections=max_connections,
+                             header_timeout_s=header_timeout_s)  # fmt: skip
         except OSError as exc:
             raise AgentError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", value=f"{host}:{port}") from None
 
@@ -176,17 +170,17 @@ def reference_identity(model_bytes: bytes, label: str) -> str:
     return f"{label or 'model'}@{hashlib.sha256(model_bytes).hexdigest()[:12]}"
 
 
-class AgentHandler(BaseHTTPRequestHandler):
+class AgentHandler(BoundedHandler):
     """Routes ``GET /info`` and ``POST /measure``; everything else is an error."""
 
     server: AgentServer
     server_version = f"hwsearch-agent/{__version__}"
-    timeout = SOCKET_TIMEOUT_S
 
     def log_message(self, format: str, *args: Any) -> None:
         sys.stderr.write(f"hwsearch agent: {self.address_string()} {format % args}\n")
 
     def do_GET(self) -> None:
+        self._request_read()
         path = urlsplit(self.path).path
         if not self._authorised(body_length=0):
             return
@@ -263,24 +257,6 @@ class AgentHandler(BaseHTTPRequestHandler):
 
     # ----- helpers -----------------------------------------------------------------
 
-    def _declared_length(self) -> int:
-        """Content-Length as sent, only to drain a refused body (0 when it is not a plain number)."""
-        text = self.headers.get("Content-Length", "").strip()
-        return int(text) if text.isascii() and text.isdigit() else 0
-
-    def _content_length(self) -> int | None:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            self._refuse(HTTPStatus.LENGTH_REQUIRED, "chunked bodies are not accepted; send Content-Length", 0)
-            return None
-        text = self.headers.get("Content-Length")
-        if text is None:
-            self._refuse(HTTPStatus.LENGTH_REQUIRED, "a Content-Length header is required", 0)
-            return None
-        if not (text.strip().isascii() and text.strip().isdigit()):
-            self._refuse(HTTPStatus.BAD_REQUEST, f"Content-Length {text!r} is not a number", 0)
-            return None
-        return int(text)
-
     def _authorised(self, body_length: int) -> bool:
         token = self.server.token
         if token is None:
@@ -297,52 +273,6 @@ class AgentHandler(BaseHTTPRequestHandler):
             headers={"WWW-Authenticate": 'Bearer realm="hwsearch-agent"'},
         )
         return False
-
-    def _read_body(self, length: int) -> bytes | None:
-        chunks, remaining = [], length
-        while remaining > 0:
-            chunk = self.rfile.read(min(remaining, 1 << 20))
-            if not chunk:
-                self._send_error(HTTPStatus.BAD_REQUEST, f"the body ended after {length - remaining} of {length} bytes")
-                return None
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        return b"".join(chunks)
-
-    def _send_json(self, status: HTTPStatus, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload, sort_keys=True).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Connection", "close")
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-        self.wfile.flush()
-        self.close_connection = True
-
-    def _send_error(self, status: HTTPStatus, message: str, headers: dict[str, str] | None = None) -> None:
-        self._send_json(status, {"error": message, "status": int(status)}, headers)
-
-    def _refuse(
-        self, status: HTTPStatus, message: str, body_length: int, headers: dict[str, str] | None = None
-    ) -> None:
-        """Answer without reading the body, then drain what the client still sends (bounded)."""
-        self._send_error(status, message, headers)
-        if body_length <= 0:
-            return
-        try:
-            self.connection.shutdown(socket.SHUT_WR)
-            self.connection.settimeout(_LINGER_S)
-            deadline, drained = time.monotonic() + _LINGER_S, 0
-            while drained < min(body_length, _LINGER_BYTES) and time.monotonic() < deadline:
-                chunk = self.connection.recv(1 << 16)
-                if not chunk:
-                    break
-                drained += len(chunk)
-        except OSError:
-            pass  # the client went away; nothing more to tell it
 
 
 def serve(
