@@ -139,4 +139,6 @@ def cmd_agent(args: argparse.Namespace) -> int:
     from hwsearch.latency import serve
 
     return serve(args.host, args.port, token=args.token, max_bytes=args.max_bytes,
-                 allow_any_model=args.allow_any_model)  # fmt: skip
+                 allow_any_model=args.allow_any_model,
+                 max_memory_bytes=None if args.max_memory_mb is None else args.max_memory_mb << 20,
+                 max_seconds=args.max_seconds)  # fmt: skip

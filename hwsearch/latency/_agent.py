@@ -48,6 +48,7 @@ from urllib.parse import parse_qs, urlsplit
 from hwsearch import __version__
 from hwsearch.errors import AgentError, HwsearchError, InvalidModelError, ProviderUnavailableError, SettingsError
 from hwsearch.latency._http import HEADER_TIMEOUT_S, MAX_CONNECTIONS, BoundedHandler, BoundedHTTPServer
+from hwsearch.latency._isolated import DEFAULT_TIME_S, IsolatedMeasure, ResourceLimitError, default_memory_bytes
 from hwsearch.latency._onnx_check import check_cnn_model, check_onnx_bytes
 from hwsearch.measurement import Measurement, MeasureSettings
 
@@ -92,6 +93,8 @@ class AgentServer(BoundedHTTPServer):
         allow_any_model: bool = False,
         max_connections: int = MAX_CONNECTIONS,
         header_timeout_s: float = HEADER_TIMEOUT_S,
+        max_memory_bytes: int | None = None,
+        max_seconds: float = DEFAULT_TIME_S,
     ) -> None:
         if token is not None and not token:
             token = None
@@ -114,11 +117,11 @@ class AgentServer(BoundedHTTPServer):
             raise AgentError(f"port {port!r} is invalid", value=port, hint="a port in 0-65535 (0: any free port)")
         if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
             raise AgentError(f"max_bytes = {max_bytes!r} is invalid", value=max_bytes, hint="a positive integer")
+        self.limits = IsolatedMeasure(max_memory_bytes or default_memory_bytes(), max_seconds)
         if measure is None:
-            from hwsearch.latency._runtime import measure_onnx
 
             def measure(body: bytes, settings: MeasureSettings) -> Measurement:
-                return measure_onnx(body, settings, self.reference)
+                return self.limits(body, settings, self.reference)
 
         self.token = token
         self.max_bytes = max_bytes
@@ -161,6 +164,8 @@ class AgentServer(BoundedHTTPServer):
             "cpu_count": runtime.resolve_threads(0),
             "max_bytes": self.max_bytes,
             "interleave": True,
+            "max_memory_bytes": self.limits.memory_bytes,
+            "max_seconds": self.limits.time_s,
             "reference": reference_identity(*self.reference) if self.reference else None,
         }
 
@@ -247,6 +252,9 @@ class AgentHandler(BoundedHandler):
         except (InvalidModelError, ProviderUnavailableError, SettingsError) as exc:
             self._send_error(HTTPStatus.BAD_REQUEST, str(exc))
             return
+        except ResourceLimitError as exc:  # the child was stopped; the agent itself is untouched
+            self._send_error(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc))
+            return
         except HwsearchError as exc:
             self._send_error(HTTPStatus.INTERNAL_SERVER_ERROR, str(exc))
             return
@@ -283,9 +291,12 @@ def serve(
     max_bytes: int = DEFAULT_MAX_BYTES,
     ready: Callable[[AgentServer], None] | None = None,
     allow_any_model: bool = False,
+    max_memory_bytes: int | None = None,
+    max_seconds: float = DEFAULT_TIME_S,
 ) -> int:
     """Run an agent until interrupted; ``ready`` is called once it listens. Returns 0."""
-    server = AgentServer(host, port, token=token, max_bytes=max_bytes, allow_any_model=allow_any_model)
+    server = AgentServer(host, port, token=token, max_bytes=max_bytes, allow_any_model=allow_any_model,
+                         max_memory_bytes=max_memory_bytes, max_seconds=max_seconds)  # fmt: skip
     with server:
         if ready is not None:
             ready(server)
@@ -317,6 +328,18 @@ def add_agent_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="time any self-contained ONNX model, not only CNNs within the screened profile (trusted clients only)",
     )
+    parser.add_argument(
+        "--max-memory-mb",
+        type=int,
+        default=None,
+        help="memory one measurement may use (default: half this machine's, at most 4096)",
+    )
+    parser.add_argument("--max-seconds", type=float, default=DEFAULT_TIME_S,
+                        help=f"time one measurement may take (default {DEFAULT_TIME_S:g})")  # fmt: skip
+
+
+def _mib(value: int | None) -> int | None:
+    return None if value is None else value << 20
 
 
 def agent_main(argv: Sequence[str] | None = None) -> int:
@@ -326,7 +349,8 @@ def agent_main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return serve(args.host, args.port, token=args.token, max_bytes=args.max_bytes,
-                     allow_any_model=args.allow_any_model)  # fmt: skip
+                     allow_any_model=args.allow_any_model, max_memory_bytes=_mib(args.max_memory_mb),
+                     max_seconds=args.max_seconds)  # fmt: skip
     except HwsearchError as exc:
         print(f"hwsearch agent: error: {exc}", file=sys.stderr)
         return 2

@@ -262,6 +262,8 @@ def check_cnn_model(model_bytes: bytes) -> None:
                 elements += _input_elements(data, first, last)
         if elements > MAX_INPUT_ELEMENTS:
             raise _refuse(f"inputs of {elements:,} elements (at most {MAX_INPUT_ELEMENTS:,})", elements)
+    except InvalidModelError:
+        raise
     except (ValueError, IndexError) as exc:
         raise InvalidModelError(
             f"the bytes do not parse as an ONNX model ({exc})", value=f"{len(data)} bytes"
