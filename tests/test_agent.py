@@ -321,3 +321,12 @@ def test_repeated_wrong_tokens_are_slowed_down(agent):
     for _ in range(4):
         assert _raw(agent.url + "/info", token="guess")[0] == 401
     assert time.monotonic() - started >= 4 * AUTH_FAILURE_DELAY_S
+
+
+def test_a_non_ascii_content_length_gets_a_clear_400(agent):
+    host, port = agent.server_address[:2]
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(f"POST /measure HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n".encode()
+                     + "Content-Length: ６４\r\n\r\n".encode())  # fmt: skip
+        reply = sock.recv(4096).decode(errors="replace")
+    assert " 400 " in reply.splitlines()[0] and "is not a number" in reply

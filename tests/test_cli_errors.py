@@ -77,6 +77,16 @@ def env(tmp_path_factory):
     foreign.mkdir()
     with sqlite3.connect(foreign / "study.db") as db:
         db.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
+    zeroed = tmp / "zeroed"
+    zeroed.mkdir()
+    study = optuna.create_study(storage=f"sqlite:///{zeroed / 'study.db'}", study_name="hwsearch")
+    for i in range(40):
+        trial = study.ask()
+        trial.set_user_attr("blob", "x" * 300)
+        study.tell(trial, float(i))
+    with (zeroed / "study.db").open("r+b") as handle:  # a torn write: one page of zeros mid-file
+        handle.seek(4096 * 6)
+        handle.write(b"\0" * 4096)
     plain_optuna = tmp / "plain-optuna"
     plain_optuna.mkdir()
     optuna.create_study(storage=f"sqlite:///{plain_optuna / 'study.db'}", study_name="hwsearch")
@@ -148,6 +158,10 @@ ROWS = {
     ),
     "non-ONNX file timed here": lambda e: (["latency", "--onnx", str(e["tmp"] / "notes.txt")], ["ONNX"]),
     "corrupt study DB": lambda e: (["report", str(e["tmp"] / "corrupt")], ["corrupt/study.db", "not a SQLite"]),
+    "study with zeroed pages on --resume": lambda e: (
+        ["run", "--resume", "--out", str(e["tmp"] / "zeroed")],
+        ["zeroed/study.db", "damaged", "malformed"],
+    ),
     "foreign SQLite DB": lambda e: (
         ["export", str(e["tmp"] / "foreign"), "--best"],
         ["foreign/study.db", "no Optuna"],

@@ -24,8 +24,8 @@ without a token. With a token, every request must carry ``Authorization: Bearer 
 (compared in constant time) or gets 401. Bodies over ``max_bytes`` get 413 before they
 are read; bytes that are not a self-contained ONNX model get 400. The body is only ever
 handed to onnxruntime as a model: nothing is unpickled, evaluated or executed.
-Measurements run one at a time under a lock so concurrent requests do not disturb
-each other's timings.
+Measurements, and the screening of uploads, run one at a time under a lock so concurrent
+requests do not disturb each other's timings.
 """
 
 from __future__ import annotations
@@ -232,22 +232,24 @@ class AgentHandler(BoundedHandler):
         self._measure(body, settings)
 
     def _set_reference(self, body: bytes, label: str) -> None:
-        try:
-            self.server.screen(body)
-        except InvalidModelError as exc:
-            self._send_error(HTTPStatus.BAD_REQUEST, str(exc))
-            return
-        with self.server.measure_lock:  # never swapped while a measurement uses it
+        with self.server.measure_lock:  # screened in turn; never swapped while a measurement uses it
+            try:
+                self.server.screen(body)
+            except InvalidModelError as exc:
+                self._send_error(HTTPStatus.BAD_REQUEST, str(exc))
+                return
             self.server.reference = (body, label)
         self._send_json(HTTPStatus.OK, {"reference": reference_identity(body, label)})
 
     def _measure(self, body: bytes, settings: MeasureSettings) -> None:
         try:
-            self.server.screen(body)  # refuse junk and bombs without waiting for the lock
-            if settings.interleave and self.server.reference is None:
-                self._send_error(HTTPStatus.CONFLICT, "interleave=1 needs a drift reference: POST /reference first")
-                return
             with self.server.measure_lock:
+                # Screened in turn, not beside a running measurement: a large model's pure-Python
+                # screen would take the CPU the timed runs need.
+                self.server.screen(body)
+                if settings.interleave and self.server.reference is None:
+                    self._send_error(HTTPStatus.CONFLICT, "interleave=1 needs a drift reference: POST /reference first")
+                    return
                 measurement = self.server.measure(body, settings)
         except (InvalidModelError, ProviderUnavailableError, SettingsError) as exc:
             self._send_error(HTTPStatus.BAD_REQUEST, str(exc))

@@ -111,8 +111,12 @@ def check_study_file(path: Path) -> None:
     try:
         with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
             tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            # Zeroed or torn pages pass the header check and fail later, inside Optuna, as a traceback.
+            verdict = con.execute("PRAGMA quick_check").fetchone()[0]
+            if verdict != "ok":
+                raise sqlite3.DatabaseError(f"damaged pages: {verdict}")
     except sqlite3.DatabaseError as exc:
-        raise StudyError(f"{path} is not a SQLite database ({exc})", value=str(path),
+        raise StudyError(f"{path} is damaged or not a SQLite database ({exc})", value=str(path),
                          hint="it may be damaged; a study database is written by 'hwsearch run'") from None  # fmt: skip
     if not {"studies", "trials"} <= tables:
         raise StudyError(f"{path} is a SQLite database but holds no Optuna study", value=str(path),
