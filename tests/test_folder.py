@@ -100,3 +100,34 @@ os.kill(os.getpid(), signal.SIGKILL)
     assert time.monotonic() - started < 10
     with closing(sqlite3.connect(db)) as con:
         assert con.execute("SELECT blob FROM trials").fetchall() == [("kept",)]  # the killed transaction is gone
+
+
+FULL_DISK_RUN = """
+import os, resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails as on a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (BYTES, BYTES))
+from hwsearch.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_disk_that_fills_mid_run_is_one_line_and_resume_loses_nothing(w, tmp_path):
+    out = tmp_path / "run"
+    argv = ["run", "--device", w["device"], "--space", w["space"], "--dataset", w["dataset"], "--budget", w["budget"],
+            "--rungs", w["rungs"], "--no-baselines", "--trials", "12", "--out", str(out)]  # fmt: skip
+    code = FULL_DISK_RUN.replace("BYTES", str(120_000))  # room for the study and a few trials, not twelve
+    full = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=300,
+                          check=False, env={**os.environ, "PYTHONPATH": os.getcwd()})  # fmt: skip
+    lines = full.stderr.strip().splitlines()
+    assert full.returncode == 2 and len(lines) == 1, full.stderr[-2000:]
+    assert "could not write to the study" in lines[0] and f"--resume --out {out}" in lines[0]
+    assert "Traceback" not in full.stderr and "Should not reach" not in full.stderr
+    with closing(sqlite3.connect(f"file:{out / 'study.db'}?mode=ro", uri=True)) as con:
+        before = dict(con.execute("SELECT number, state FROM trials JOIN studies USING (study_id) "
+                                  "WHERE study_name = 'hwsearch'").fetchall())  # fmt: skip
+    kept = {n for n, state in before.items() if state == "COMPLETE"}
+    assert 0 < len(kept) < 12
+    resumed = Session.resume(out, worker=ONE_THREAD)
+    resumed.run()
+    numbers = [t.number for t in resumed.study.get_trials() if t.state.name == "COMPLETE"]
+    assert kept <= set(numbers) and len(numbers) == len(set(numbers)) and resumed.completed() == 12

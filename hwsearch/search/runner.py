@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 import sqlite3
 import warnings
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import closing
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -101,6 +101,34 @@ def _retry_callback() -> RetryHeartbeatStaleTrialCallback:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # experimental in Optuna 5
         return RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
+
+
+@contextmanager
+def storage_failures(storage: RDBStorage) -> Iterator[None]:
+    """Turn a study write that fails (a full disk, above all) into one :class:`StudyError` line.
+
+    Optuna reports it as a chain of SQLAlchemy errors, or, when the failure hits its own
+    bookkeeping of a trial, as ``AssertionError: Should not reach``. Every trial finished
+    before was committed as it ended, so the message says how to continue.
+    """
+    import sqlalchemy.exc
+
+    try:
+        yield
+    except (optuna.exceptions.StorageInternalError, sqlalchemy.exc.OperationalError, sqlite3.OperationalError,
+            AssertionError) as exc:  # fmt: skip
+        if isinstance(exc, AssertionError) and "Should not reach" not in str(exc):
+            raise
+        cause = exc
+        while cause.__cause__ is not None or cause.__context__ is not None:
+            cause = cause.__cause__ or cause.__context__  # the driver's own words: "disk I/O error", "disk is full"
+        reason = _first_line(cause).removeprefix("(sqlite3.OperationalError) ")
+        folder = storage.url.removeprefix("sqlite:///")
+        own = storage.url.startswith("sqlite:///") and folder.endswith("study.db")
+        again = f"hwsearch run --resume --out {Path(folder).parent}" if own else "hwsearch run --resume"
+        raise StudyError(f"could not write to the study at {_safe_url(storage.url)} ({reason}); is its disk full?",
+                         value=storage.url, hint=f"every trial finished before is kept: free space, then {again}"
+                         ) from None  # fmt: skip
 
 
 def check_study_file(path: Path) -> None:

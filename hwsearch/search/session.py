@@ -48,6 +48,7 @@ from hwsearch.search.runner import (
     load_study,
     open_storage,
     sqlite_url,
+    storage_failures,
     study_pin,
     target_trials,
     trial_count,
@@ -207,7 +208,7 @@ class Session:
         callbacks = [baselines_callback(self.config, self.space)]
         deadline = None if self.config.timeout_min is None else time.monotonic() + 60 * self.config.timeout_min
         explored = 0
-        with interruptible() as guard:
+        with storage_failures(self.storage), interruptible() as guard:
             # Ctrl-C cuts training or measuring short at once, and waits for the study's writes.
             scoring = replace(
                 self.scoring,
