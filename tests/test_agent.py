@@ -330,3 +330,30 @@ def test_a_non_ascii_content_length_gets_a_clear_400(agent):
                      + "Content-Length: ６４\r\n\r\n".encode())  # fmt: skip
         reply = sock.recv(4096).decode(errors="replace")
     assert " 400 " in reply.splitlines()[0] and "is not a number" in reply
+
+
+def test_an_upload_is_screened_only_between_timed_runs_never_beside_them(tiny_bytes):
+    spans: dict[str, list[tuple[float, float]]] = {"screen": [], "measure": []}
+
+    def timed(kind, seconds, result=None):
+        def run(*args):
+            began = time.monotonic()
+            time.sleep(seconds)
+            spans[kind].append((began, time.monotonic()))
+            return result(*args) if result else None
+
+        return run
+
+    with running_agent(token=TOKEN, measure=timed("measure", 0.4, measure_onnx)) as server:
+        server.screen = timed("screen", 0.3)  # a large model's pure-Python screen
+        client = AgentClient(server.url, TOKEN)
+        threads = [threading.Thread(target=client.measure, args=(tiny_bytes, FAST)) for _ in range(3)]
+        for t in threads:
+            t.start()
+            time.sleep(0.05)
+        for t in threads:
+            t.join()
+    assert len(spans["screen"]) == len(spans["measure"]) == 3
+    for s0, s1 in spans["screen"]:
+        for m0, m1 in spans["measure"]:
+            assert s1 <= m0 or m1 <= s0, (spans["screen"], spans["measure"])  # no overlap

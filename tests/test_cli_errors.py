@@ -87,6 +87,10 @@ def env(tmp_path_factory):
     with (zeroed / "study.db").open("r+b") as handle:  # a torn write: one page of zeros mid-file
         handle.seek(4096 * 6)
         handle.write(b"\0" * 4096)
+    (tmp / "deep.yaml").write_text("name: deep\nkind: local\nmeasurement: " + "[" * 200 + "]" * 200 + "\n")
+    empty_run = tmp / "empty-run"
+    empty_run.mkdir()
+    (empty_run / "study.db").write_bytes(b"")  # a kill right after the file appeared
     plain_optuna = tmp / "plain-optuna"
     plain_optuna.mkdir()
     optuna.create_study(storage=f"sqlite:///{plain_optuna / 'study.db'}", study_name="hwsearch")
@@ -211,6 +215,19 @@ ROWS = {
         ["run", "--space", str(e["tmp"] / "wide.yaml")],
         ["wide.yaml", "channels", "16384"],
     ),
+    "deeply nested profile YAML": lambda e: (
+        ["latency", "--alpha", "0.25", "--resolution", "32", "--device", str(e["tmp"] / "deep.yaml")],
+        ["deep.yaml", "nesting deeper than 64"],
+    ),
+    "--resume on a folder an early stop left empty": lambda e: (
+        ["run", "--resume", "--out", str(e["tmp"] / "empty-run")],
+        ["empty-run/study.db", "nothing is lost", "hwsearch run --out"],
+    ),
+    "a one-character token off loopback": lambda e: (
+        ["agent", "--host", "0.0.0.0", "--port", "0", "--token", "a"],
+        ["token of 1 characters", "at least 16"],
+    ),
+    "a blank token": lambda e: (["agent", "--port", "0", "--token", " "], ["spaces at its ends"]),
     "agent port out of range": lambda e: (["agent", "--port", "99999"], ["99999", "0-65535"]),
     "a --data-dir that does not exist": lambda e: (
         _tiny_run(e, "--dataset", "fashion-mnist", "--data-dir", str(e["tmp"] / "no-such-dir")),

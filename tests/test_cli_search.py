@@ -226,3 +226,21 @@ def test_macs_budget_takes_counts_with_a_unit_as_its_help_says(capsys):
     assert err.count("\n") == 0 and "'300 MACs' is not a MAC count" in err and "300M" in err
     assert main(["run", "--macs-budget=-5M"]) == 2
     assert "not a positive number" in capsys.readouterr().err
+
+
+def test_an_alias_bomb_stored_in_a_study_is_one_line_for_report_and_resume(finished_run, tmp_path, capsys):
+    import optuna
+
+    from hwsearch.search.runner import SPACE_ATTR
+    from tests.test_cli_errors import ALIAS_BOMB
+
+    _, run = finished_run
+    copy = tmp_path / "run"
+    copy.mkdir()
+    shutil.copy(run / "study.db", copy / "study.db")
+    study = optuna.load_study(study_name="hwsearch", storage=f"sqlite:///{copy / 'study.db'}")
+    study.set_user_attr(SPACE_ATTR, ALIAS_BOMB)  # what a hostile writer to a shared database could leave
+    for argv in (["report", str(copy)], ["run", "--resume", "--out", str(copy)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and "aliases" in err and "Traceback" not in err, err
