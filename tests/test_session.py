@@ -29,6 +29,7 @@ def test_a_new_run_records_everything_and_resumes(w, tmp_path):
     out = tmp_path / "run"
     session = Session.create(tiny_config(w), out, worker=ONE_THREAD)
     assert session.latency_source == "measured" and session.target == 4
+    assert session.study.metric_names == ["accuracy_pct", "latency_ms"]  # named for optuna-dashboard
     scored, done = [], []
     session.run(n_trials=2, on_scored=scored.append, on_trial=done.append)
     assert session.completed() == 2 and [d.done_here for d in done] == [1, 2]

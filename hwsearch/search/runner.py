@@ -30,6 +30,8 @@ from hwsearch.search.sampler import ValidSampler, base_sampler, space_distributi
 from hwsearch.space import SearchSpace, parse_space
 
 DIRECTIONS = ("maximize", "minimize")
+# The objectives' names, as optuna-dashboard and Study.metric_names show them.
+METRIC_NAMES = ("accuracy_pct", "latency_ms")
 # A trial whose heartbeat is this many intervals old belonged to a dead worker.
 GRACE_INTERVALS = 6
 MAX_RETRY = 2
@@ -206,6 +208,7 @@ def create_study(config: SearchConfig, storage: RDBStorage, name: str, space: Se
         raise StudyError(f"study {name!r} already exists in {_safe_url(storage.url)}", value=name,
                          hint="pass --resume to continue it, 'hwsearch worker' to join it, "
                               "or choose another --out or --study") from None  # fmt: skip
+    study.set_metric_names(list(METRIC_NAMES))
     study.set_user_attr(CONFIG_ATTR, config.to_dict())
     if not space.source.startswith("<"):
         study.set_user_attr(SPACE_ATTR, Path(space.source).read_text(encoding="utf-8"))
