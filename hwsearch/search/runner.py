@@ -208,7 +208,9 @@ def create_study(config: SearchConfig, storage: RDBStorage, name: str, space: Se
         raise StudyError(f"study {name!r} already exists in {_safe_url(storage.url)}", value=name,
                          hint="pass --resume to continue it, 'hwsearch worker' to join it, "
                               "or choose another --out or --study") from None  # fmt: skip
-    study.set_metric_names(list(METRIC_NAMES))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # experimental since Optuna 3.2
+        study.set_metric_names(list(METRIC_NAMES))
     study.set_user_attr(CONFIG_ATTR, config.to_dict())
     if not space.source.startswith("<"):
         study.set_user_attr(SPACE_ATTR, Path(space.source).read_text(encoding="utf-8"))
