@@ -66,9 +66,13 @@ class Objective:
             "latency_ms": 0.0 if self.latency_budget_ms is None else latency.latency_ms - self.latency_budget_ms,
             "macs": 0.0 if self.macs_budget is None else cost.macs - self.macs_budget,
         }
+        assert tuple(constraints) == CONSTRAINT_NAMES  # the dashboard's list is read in this order
         feasible = all(c <= 0 for c in constraints.values())
         for name, value in constraints.items():
             trial.set_constraint(name, value)
+        # optuna-dashboard (0.21) reads only the pre-Optuna-5 list; the names are in the study's
+        # CONSTRAINT_NAMES_ATTR, in the same order.
+        trial.storage.set_trial_system_attr(trial._trial_id, DASHBOARD_CONSTRAINTS_KEY, list(constraints.values()))
         attrs = {
             "arch": arch.to_str(),
             "macs": cost.macs,
@@ -115,6 +119,12 @@ def _trained_before(trial: optuna.Trial, arch: str) -> optuna.trial.FrozenTrial 
     return next((t for t in done if t.user_attrs.get("arch") == arch and "accuracy_pct" in t.user_attrs), None)
 
 
+DASHBOARD_CONSTRAINTS_KEY = "constraints"
+CONSTRAINT_NAMES = ("space_rules", "latency_ms", "macs")  # the order of the dashboard's list
+CONSTRAINT_NAMES_ATTR = "hwsearch_constraint_names"
+
+
 def constraints_of(trial: optuna.trial.FrozenTrial) -> dict[str, float]:
     """Constraint values recorded by :class:`Objective` (<= 0 means satisfied)."""
-    return dict(trial.constraints)
+    # The dashboard's copy comes back from Optuna as constraints "0", "1", ...: the named ones say it all.
+    return {name: value for name, value in trial.constraints.items() if not name.isdigit()}

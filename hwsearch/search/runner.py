@@ -25,7 +25,7 @@ from hwsearch.errors import HwsearchError
 from hwsearch.paper import paper_grid
 from hwsearch.search.config import CONFIG_ATTR, HEARTBEAT_S, SearchConfig
 from hwsearch.search.folder import recover_journal
-from hwsearch.search.objective import Objective
+from hwsearch.search.objective import CONSTRAINT_NAMES, CONSTRAINT_NAMES_ATTR, Objective
 from hwsearch.search.sampler import ValidSampler, base_sampler, space_distributions, static_acceptor
 from hwsearch.space import SearchSpace, parse_space
 
@@ -212,6 +212,7 @@ def create_study(config: SearchConfig, storage: RDBStorage, name: str, space: Se
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # experimental since Optuna 3.2
         study.set_metric_names(list(METRIC_NAMES))
     study.set_user_attr(CONFIG_ATTR, config.to_dict())
+    study.set_user_attr(CONSTRAINT_NAMES_ATTR, list(CONSTRAINT_NAMES))
     if not space.source.startswith("<"):
         study.set_user_attr(SPACE_ATTR, Path(space.source).read_text(encoding="utf-8"))
     for key, value in (pins or {}).items():
