@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 import subprocess
 import sys
 
@@ -89,7 +91,28 @@ def test_unsupported_opset_is_refused(opset):
         export_onnx(ARCH, opset=opset)
 
 
-def test_write_onnx_writes_the_exported_bytes(tmp_path, model_bytes):
+def test_write_onnx_writes_the_exported_bytes(tmp_path):
     path = write_onnx(ARCH, tmp_path / "sub" / "tiny.onnx")
-    assert path.read_bytes() == model_bytes
+    assert path.read_bytes() == export_onnx(ARCH, dynamic_batch=True)
     assert [p.name for p in path.parent.iterdir()] == ["tiny.onnx"]  # no temporary file left behind
+
+
+def test_write_onnx_leaves_a_file_others_can_read(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = write_onnx(ARCH, tmp_path / "model.onnx")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # as open() would make it, not mkstemp's 0600
+
+
+def test_the_written_model_takes_any_batch_and_gives_each_image_its_batch_1_logits(tmp_path):
+    path = write_onnx(ARCH, tmp_path / "model.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    batch = np.random.default_rng(0).standard_normal((2, ARCH.in_channels, ARCH.resolution, ARCH.resolution),
+                                                     dtype=np.float32)  # fmt: skip
+    both = session.run(None, {INPUT_NAME: batch})[0]
+    alone = np.concatenate([session.run(None, {INPUT_NAME: batch[i : i + 1]})[0] for i in range(2)])
+    assert both.shape == (2, ARCH.num_classes) and np.allclose(both, alone, atol=1e-5)
+    timed = ort.InferenceSession(export_onnx(ARCH), providers=["CPUExecutionProvider"])
+    assert timed.get_inputs()[0].shape[0] == 1  # what latency is measured on stays fixed

@@ -39,8 +39,12 @@ class ExportError(HwsearchError):
     """An architecture could not be exported, or the export did not check."""
 
 
-def export_onnx(arch: Arch, *, opset: int = DEFAULT_OPSET) -> bytes:
+def export_onnx(arch: Arch, *, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False) -> bytes:
     """ONNX bytes of ``arch`` at batch 1: input ``input`` (1, C, R, R), output ``logits`` (1, classes).
+
+    With ``dynamic_batch`` the first axis of both is ``batch``, of any size: the form a
+    deployed model needs. Latency is timed on the fixed batch-1 form, which the device
+    agent's screen requires (static shapes only).
 
     The model is checked with :func:`onnx.checker.check_model`. Doc strings are removed
     and the producer is set to hwsearch, so the bytes depend only on the architecture,
@@ -63,6 +67,7 @@ def export_onnx(arch: Arch, *, opset: int = DEFAULT_OPSET) -> bytes:
             output_names=[OUTPUT_NAME],
             opset_version=opset,
             do_constant_folding=True,
+            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None,
             dynamo=False,
         )
     proto = onnx.load_from_string(buffer.getvalue())
@@ -87,13 +92,18 @@ def _normalise(proto: onnx.ModelProto, arch: Arch) -> None:
     entry.key, entry.value = "hwsearch.arch", arch.to_str()
 
 
-def write_onnx(arch: Arch, path: str | Path, *, opset: int = DEFAULT_OPSET) -> Path:
-    """Export ``arch`` and write the bytes to ``path`` atomically; returns the path."""
+def write_onnx(arch: Arch, path: str | Path, *, opset: int = DEFAULT_OPSET, dynamic_batch: bool = True) -> Path:
+    """Export ``arch`` (with a batch axis of any size, unless ``dynamic_batch`` is off) and write the
+    bytes to ``path`` atomically; returns the path."""
     path = Path(path)
-    data = export_onnx(arch, opset=opset)
+    data = export_onnx(arch, opset=opset, dynamic_batch=dynamic_batch)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file private (0600); a model is written for others to read, as open() would.
+        mask = os.umask(0)
+        os.umask(mask)
+        os.fchmod(fd, 0o666 & ~mask)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, path)
