@@ -38,3 +38,11 @@ def test_source_is_readable_and_standalone():
     assert source.count("DepthwiseSeparable(") == 13 + 1  # 13 blocks and the class definition
     assert "# s3.b5: 8x8 -> 8x8" in source and "# stem: 128x128 -> 64x64" in source
     compile(source, "model.py", "exec")
+
+
+def test_build_takes_the_head_a_users_data_needs_and_says_its_weights_are_untrained(tmp_path):
+    arch = mobilenet_v1(0.25, 64, num_classes=10)
+    module = load_generated(tmp_path, arch)
+    assert module.build()(torch.zeros(1, 3, 64, 64)).shape == (1, 10)  # the searched head by default
+    assert module.build(num_classes=37)(torch.zeros(2, 3, 64, 64)).shape == (2, 37)
+    assert "Weights: untrained" in module.__doc__

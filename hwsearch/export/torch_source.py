@@ -41,23 +41,23 @@ class DepthwiseSeparable(nn.Sequential):
 
 
 class Net(nn.Module):
-    """The exported network: features, global average pooling, linear classifier."""
+    """The exported network: features, global average pooling, linear classifier of ``num_classes``."""
 
-    def __init__(self) -> None:
+    def __init__(self, num_classes: int = {fc_out}) -> None:
         super().__init__()
         self.features = nn.Sequential(
 {features}
         )
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear({fc_in}, {fc_out})
+        self.classifier = nn.Linear({fc_in}, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
 
 
-def build() -> Net:
-    """A freshly initialised network."""
-    return Net()
+def build(num_classes: int = {fc_out}) -> Net:
+    """A freshly initialised network (untrained) with a head of ``num_classes`` outputs."""
+    return Net(num_classes)
 
 
 if __name__ == "__main__":
@@ -95,6 +95,8 @@ def torch_source(arch: Arch, facts: Mapping[str, str] | None = None) -> str:
         " (conv and FC weights, FC bias; batch norm not counted)",
     ]
     header += [f"{key}: {value}" for key, value in (facts or {}).items()]
+    header += ["", "Weights: untrained. build() initialises them as PyTorch does; train the network, or load",
+               "a state dict of the same layers (hwsearch's own model has the same names)."]  # fmt: skip
     docstring = '"""' + "\n".join(header).replace('"""', "'''") + '\n"""\n'
     body = _PRELUDE.format(
         arch=arch.to_str(),
