@@ -92,3 +92,11 @@ def test_console_script_end_to_end(tmp_path):
         [*cmd, "cost", "mbv1_bad"], capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False
     )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_output_to_a_file_is_not_wrapped(tmp_path):
+    # A pipe, not a terminal: the deepest arch string the space allows stays on one line.
+    deep = "mbv1_a1.0_r224_in3_cls1000_floor8_stem32s2_" + "_".join(f"ds{64 * (i + 1)}x64s1" for i in range(16))
+    out = subprocess.run([sys.executable, "-m", "hwsearch", "cost", deep], capture_output=True, text=True,
+                         timeout=120, check=True)  # fmt: skip
+    assert len(deep) > 160 and any(line.strip() == deep for line in out.stdout.splitlines())

@@ -17,8 +17,10 @@ _PIPE_WIDTH = 160
 
 def console() -> Console:
     """A console on the *current* ``sys.stdout`` (so redirection and test capture work)."""
-    width = None if sys.stdout.isatty() else _PIPE_WIDTH
-    return Console(file=sys.stdout, width=width, highlight=False)
+    tty = sys.stdout.isatty()
+    # Into a file or a pipe, a line stays one line (an architecture string is not split); only
+    # tables take the fixed width.
+    return Console(file=sys.stdout, width=None if tty else _PIPE_WIDTH, highlight=False, soft_wrap=not tty)
 
 
 def write_text(path: Path, text: str) -> None:
