@@ -172,6 +172,11 @@ def summarize(times_ms: Sequence[float]) -> TimingStats:
     )
 
 
+def model_identity(label: str, sha256_hex: str) -> str:
+    """``label@sha256-prefix``: how a measurement names its drift reference, the exact model timed."""
+    return f"{label or 'model'}@{sha256_hex[:12]}"
+
+
 def utc_now() -> str:
     """The current time as ISO 8601 in UTC, to the second."""
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()

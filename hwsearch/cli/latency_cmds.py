@@ -136,9 +136,6 @@ def _print_estimate(m: Measurement, device: DeviceProfile) -> None:
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
-    from hwsearch.latency import serve
+    from hwsearch.latency import serve_parsed
 
-    return serve(args.host, args.port, token=args.token, max_bytes=args.max_bytes,
-                 allow_any_model=args.allow_any_model,
-                 max_memory_bytes=None if args.max_memory_mb is None else args.max_memory_mb << 20,
-                 max_seconds=args.max_seconds)  # fmt: skip
+    return serve_parsed(args)

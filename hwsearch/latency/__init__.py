@@ -24,7 +24,15 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
     "_measure": ("cache_key", "measure_arch", "measure_model"),
     "_cache": ("CACHE_ENV", "DEFAULT_CACHE", "CacheKey", "LatencyCache", "default_cache_path"),
     "_client": ("AgentClient",),
-    "_agent": ("DEFAULT_HOST", "TOKEN_ENV", "AgentServer", "add_agent_arguments", "agent_main", "serve"),
+    "_agent": (
+        "DEFAULT_HOST",
+        "TOKEN_ENV",
+        "AgentServer",
+        "add_agent_arguments",
+        "agent_main",
+        "serve",
+        "serve_parsed",
+    ),
     "_onnx_check": ("check_onnx_bytes",),
     "_runtime": (
         "available_providers",
@@ -76,7 +84,15 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
 __getattr__, __dir__, __all__ = attach(__name__, _PROVIDERS)
 
 if TYPE_CHECKING:  # what the names are, for type checkers and editors
-    from hwsearch.latency._agent import DEFAULT_HOST, TOKEN_ENV, AgentServer, add_agent_arguments, agent_main, serve
+    from hwsearch.latency._agent import (
+        DEFAULT_HOST,
+        TOKEN_ENV,
+        AgentServer,
+        add_agent_arguments,
+        agent_main,
+        serve,
+        serve_parsed,
+    )
     from hwsearch.latency._cache import CACHE_ENV, DEFAULT_CACHE, CacheKey, LatencyCache, default_cache_path
     from hwsearch.latency._client import AgentClient
     from hwsearch.latency._corpus import ConfigGroup, Figure, figure_family, reference_figures, reference_groups

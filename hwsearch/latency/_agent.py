@@ -50,7 +50,7 @@ from hwsearch.errors import AgentError, HwsearchError, InvalidModelError, Provid
 from hwsearch.latency._http import HEADER_TIMEOUT_S, MAX_CONNECTIONS, BoundedHandler, BoundedHTTPServer
 from hwsearch.latency._isolated import DEFAULT_TIME_S, IsolatedMeasure, ResourceLimitError, default_memory_bytes
 from hwsearch.latency._onnx_check import check_cnn_model, check_onnx_bytes
-from hwsearch.measurement import Measurement, MeasureSettings
+from hwsearch.measurement import Measurement, MeasureSettings, model_identity
 
 TOKEN_ENV = "HWSEARCH_AGENT_TOKEN"
 DEFAULT_HOST = "127.0.0.1"
@@ -172,7 +172,7 @@ class AgentServer(BoundedHTTPServer):
 
 def reference_identity(model_bytes: bytes, label: str) -> str:
     """``label@sha256-prefix``, as a measurement names its drift reference."""
-    return f"{label or 'model'}@{hashlib.sha256(model_bytes).hexdigest()[:12]}"
+    return model_identity(label, hashlib.sha256(model_bytes).hexdigest())
 
 
 class AgentHandler(BoundedHandler):
@@ -340,8 +340,13 @@ def add_agent_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"time one measurement may take (default {DEFAULT_TIME_S:g})")  # fmt: skip
 
 
-def _mib(value: int | None) -> int | None:
-    return None if value is None else value << 20
+def serve_parsed(args: argparse.Namespace) -> int:
+    """:func:`serve` with the options :func:`add_agent_arguments` parsed (``hwsearch agent`` and
+    ``python -m hwsearch.latency`` alike)."""
+    memory = None if args.max_memory_mb is None else args.max_memory_mb << 20
+    return serve(args.host, args.port, token=args.token, max_bytes=args.max_bytes,
+                 allow_any_model=args.allow_any_model, max_memory_bytes=memory,
+                 max_seconds=args.max_seconds)  # fmt: skip
 
 
 def agent_main(argv: Sequence[str] | None = None) -> int:
@@ -350,9 +355,7 @@ def agent_main(argv: Sequence[str] | None = None) -> int:
     add_agent_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        return serve(args.host, args.port, token=args.token, max_bytes=args.max_bytes,
-                     allow_any_model=args.allow_any_model, max_memory_bytes=_mib(args.max_memory_mb),
-                     max_seconds=args.max_seconds)  # fmt: skip
+        return serve_parsed(args)
     except HwsearchError as exc:
         print(f"hwsearch agent: error: {exc}", file=sys.stderr)
         return 2

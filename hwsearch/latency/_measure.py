@@ -149,6 +149,8 @@ def check_agent(agent: AgentClient, settings: MeasureSettings) -> int | None:
     When ``settings`` interleave, the agent is given the drift reference unless it holds it already.
     """
     info = agent.info()
+    limit = info.get("max_bytes")
+    limit = limit if isinstance(limit, int) and not isinstance(limit, bool) else None
     offered = info.get("providers", [])
     wanted = ORT_PROVIDERS[settings.provider]
     if isinstance(offered, list) and wanted not in offered:
@@ -170,8 +172,7 @@ def check_agent(agent: AgentClient, settings: MeasureSettings) -> int | None:
 
         model, label = drift_reference()
         if info.get("reference") != reference_identity(model, label):
-            limit = info.get("max_bytes")
-            if isinstance(limit, int) and len(model) > limit:
+            if limit is not None and len(model) > limit:
                 raise AgentError(
                     f"the drift reference {label} is {len(model):,} bytes; the agent at {agent.url} accepts at most "
                     f"{limit}",
@@ -179,5 +180,4 @@ def check_agent(agent: AgentClient, settings: MeasureSettings) -> int | None:
                     hint="restart the agent with a larger --max-bytes, or set 'interleave: false' in the profile",
                 )
             agent.set_reference(model, label)
-    limit = info.get("max_bytes")
-    return limit if isinstance(limit, int) and not isinstance(limit, bool) else None
+    return limit

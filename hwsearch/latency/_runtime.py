@@ -25,7 +25,7 @@ import onnxruntime as ort
 
 from hwsearch.errors import InvalidModelError, MeasurementError, ProviderUnavailableError
 from hwsearch.latency._onnx_check import check_onnx_bytes
-from hwsearch.measurement import ORT_PROVIDERS, Measurement, MeasureSettings, utc_now
+from hwsearch.measurement import ORT_PROVIDERS, Measurement, MeasureSettings, model_identity, utc_now
 
 RUNTIME = "onnxruntime"
 INPUT_SEED = 0
@@ -126,7 +126,7 @@ class OpenSession:
     @property
     def identity(self) -> str:
         """``label@sha256-prefix``: names a reference network and the exact model timed."""
-        return f"{self.label or 'model'}@{self.model_sha256[:12]}"
+        return model_identity(self.label, self.model_sha256)
 
 
 def open_session(model_bytes: bytes, settings: MeasureSettings, label: str = "") -> OpenSession:

@@ -72,16 +72,26 @@ def recover_journal(db: Path) -> None:
         pass  # left to the caller's check, which names the damage
 
 
+def read_only(db: Path) -> closing[sqlite3.Connection]:
+    """A read-only connection to ``db``, once a hot journal beside it is rolled back (read-only cannot)."""
+    recover_journal(db)
+    return closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True))
+
+
+def table_names(con: sqlite3.Connection) -> set[str]:
+    """The tables of the database behind ``con``."""
+    return {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
 def holds_nothing(db: Path) -> bool:
     """True when ``db`` is empty, or a database without Optuna's tables or without one trial."""
     if not db.is_file():
         return False
     if db.stat().st_size == 0:
         return True
-    recover_journal(db)
     try:
-        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
-            tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        with read_only(db) as con:
+            tables = table_names(con)
             if not tables:
                 return True
             if not {"studies", "trials"} <= tables:

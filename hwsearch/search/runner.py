@@ -11,7 +11,7 @@ import math
 import sqlite3
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hwsearch.errors import HwsearchError
 from hwsearch.paper import paper_grid
 from hwsearch.search.config import CONFIG_ATTR, HEARTBEAT_S, SearchConfig
-from hwsearch.search.folder import recover_journal
+from hwsearch.search.folder import read_only, table_names
 from hwsearch.search.objective import CONSTRAINT_NAMES, CONSTRAINT_NAMES_ATTR, Objective
 from hwsearch.search.sampler import ValidSampler, base_sampler, space_distributions, static_acceptor
 from hwsearch.space import SearchSpace, parse_space
@@ -137,10 +137,9 @@ def check_study_file(path: Path) -> None:
     """Refuse a file that is not an Optuna SQLite database before Optuna writes its tables into it."""
     if not path.is_file():
         raise StudyError(f"no study database {path}", value=str(path), hint="give a run folder of 'hwsearch run'")
-    recover_journal(path)  # a read-only connection cannot roll back what a killed writer left
     try:
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
-            tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        with read_only(path) as con:
+            tables = table_names(con)
             # Zeroed or torn pages pass the header check and fail later, inside Optuna, as a traceback.
             verdict = con.execute("PRAGMA quick_check").fetchone()[0]
             if verdict != "ok":
