@@ -30,6 +30,7 @@ ROOMS = {
         "hwsearch.proxy.shortcuts",
         "hwsearch.proxy.zero_cost",
         "hwsearch.export",
+        "hwsearch.training",
     ),
 }
 

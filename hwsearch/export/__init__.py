@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from hwsearch.export.onnx_export import DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAME, ExportError, export_onnx, write_onnx
-from hwsearch.export.torch_source import torch_source
+from hwsearch.export.torch_source import TRAINED, UNTRAINED, torch_source
 
-__all__ = ["DEFAULT_OPSET", "INPUT_NAME", "OUTPUT_NAME", "ExportError", "export_onnx", "torch_source", "write_onnx"]
+__all__ = [
+    "DEFAULT_OPSET", "INPUT_NAME", "OUTPUT_NAME", "TRAINED", "UNTRAINED", "ExportError", "export_onnx", "torch_source",
+    "write_onnx",
+]  # fmt: skip

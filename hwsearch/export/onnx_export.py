@@ -16,6 +16,7 @@ import io
 import os
 import tempfile
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 import onnx
@@ -39,8 +40,17 @@ class ExportError(HwsearchError):
     """An architecture could not be exported, or the export did not check."""
 
 
-def export_onnx(arch: Arch, *, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False) -> bytes:
+def export_onnx(
+    arch: Arch,
+    *,
+    opset: int = DEFAULT_OPSET,
+    dynamic_batch: bool = False,
+    weights: Mapping[str, torch.Tensor] | None = None,
+) -> bytes:
     """ONNX bytes of ``arch`` at batch 1: input ``input`` (1, C, R, R), output ``logits`` (1, classes).
+
+    The weights are hwsearch's seed-0 initialisation unless ``weights``, a state dict of
+    :func:`~hwsearch.model.build_model`'s module (a trained one), is given.
 
     With ``dynamic_batch`` the first axis of both is ``batch``, of any size: the form a
     deployed model needs. Latency is timed on the fixed batch-1 form, which the device
@@ -52,7 +62,13 @@ def export_onnx(arch: Arch, *, opset: int = DEFAULT_OPSET, dynamic_batch: bool =
     """
     if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
         raise ExportError(f"opset {opset!r} is not supported", value=opset, hint=f"{MIN_OPSET} to {MAX_OPSET}")
-    model = build_model(arch, seed=EXPORT_SEED).eval()
+    model = build_model(arch, seed=EXPORT_SEED)
+    if weights is not None:
+        try:
+            model.load_state_dict(weights)
+        except (RuntimeError, KeyError) as exc:
+            raise ExportError(f"the weights do not fit {arch}: {exc}", value=arch.to_str()) from None
+    model.eval()
     dummy = torch.zeros(1, arch.in_channels, arch.resolution, arch.resolution)
     buffer = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
@@ -92,11 +108,18 @@ def _normalise(proto: onnx.ModelProto, arch: Arch) -> None:
     entry.key, entry.value = "hwsearch.arch", arch.to_str()
 
 
-def write_onnx(arch: Arch, path: str | Path, *, opset: int = DEFAULT_OPSET, dynamic_batch: bool = True) -> Path:
-    """Export ``arch`` (with a batch axis of any size, unless ``dynamic_batch`` is off) and write the
-    bytes to ``path`` atomically; returns the path."""
+def write_onnx(
+    arch: Arch,
+    path: str | Path,
+    *,
+    opset: int = DEFAULT_OPSET,
+    dynamic_batch: bool = True,
+    weights: Mapping[str, torch.Tensor] | None = None,
+) -> Path:
+    """Export ``arch`` (with a batch axis of any size, unless ``dynamic_batch`` is off; with
+    ``weights`` when given) and write the bytes to ``path`` atomically; returns the path."""
     path = Path(path)
-    data = export_onnx(arch, opset=opset, dynamic_batch=dynamic_batch)
+    data = export_onnx(arch, opset=opset, dynamic_batch=dynamic_batch, weights=weights)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -82,8 +82,19 @@ def _feature_lines(arch: Arch) -> list[str]:
     return lines
 
 
-def torch_source(arch: Arch, facts: Mapping[str, str] | None = None) -> str:
-    """Python source defining ``Net`` for ``arch``; ``facts`` become lines of its docstring."""
+UNTRAINED = (
+    "Weights: untrained. build() initialises them as PyTorch does; train the network, or load",
+    "a state dict of the same layers (hwsearch's own model has the same names).",
+)
+TRAINED = (
+    "Weights: trained, in weights.pt beside this file (a state dict; model.onnx holds the same):",
+    "    net = build(); net.load_state_dict(torch.load('weights.pt', weights_only=True)); net.eval()",
+)
+
+
+def torch_source(arch: Arch, facts: Mapping[str, str] | None = None, *, weights: tuple[str, ...] = UNTRAINED) -> str:
+    """Python source defining ``Net`` for ``arch``; ``facts`` become lines of its docstring, and
+    ``weights`` the lines that say where its weights are (:data:`UNTRAINED` or :data:`TRAINED`)."""
     cost = count_cost(arch)
     fc = arch.layers()[-1]
     header = [
@@ -95,8 +106,7 @@ def torch_source(arch: Arch, facts: Mapping[str, str] | None = None) -> str:
         " (conv and FC weights, FC bias; batch norm not counted)",
     ]
     header += [f"{key}: {value}" for key, value in (facts or {}).items()]
-    header += ["", "Weights: untrained. build() initialises them as PyTorch does; train the network, or load",
-               "a state dict of the same layers (hwsearch's own model has the same names)."]  # fmt: skip
+    header += ["", *weights]
     docstring = '"""' + "\n".join(header).replace('"""', "'''") + '\n"""\n'
     body = _PRELUDE.format(
         arch=arch.to_str(),

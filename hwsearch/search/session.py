@@ -11,6 +11,7 @@ wherever it is started::
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import socket
@@ -61,6 +62,8 @@ STUDY_FILE = "study.db"
 POLL_S = 2.0
 # A process alone on its machine: every core, the default heartbeat.
 ONE_PROCESS = Worker()
+# Study attribute prefix of the trainings of chosen networks (hwsearch train).
+TRAINED_ATTR = "hwsearch_trained:"
 
 
 @dataclass
@@ -288,6 +291,18 @@ class Session:
     def frame(self) -> pd.DataFrame:
         """The trials table: each network at the highest rung it reached, the reported front marked."""
         return trials_frame(self.study, self.records.records() if self.records is not None else None)
+
+    def record_training(self, out_dir: Path, summary: dict[str, object]) -> None:
+        """Keep a finished ``hwsearch train`` of one of this run's networks in the study (one entry
+        per output folder; training into the same folder again replaces it), for the report."""
+        where = str(out_dir.resolve())
+        key = TRAINED_ATTR + hashlib.sha1(where.encode()).hexdigest()[:12]
+        self.study.set_user_attr(key, {**summary, "out": where})
+
+    def trainings(self) -> list[dict[str, object]]:
+        """The trainings recorded by :meth:`record_training`, by trial number."""
+        found = [v for k, v in self.study.user_attrs.items() if k.startswith(TRAINED_ATTR) and isinstance(v, dict)]
+        return sorted(found, key=lambda v: (v.get("trial", -1), str(v.get("out"))))
 
     def write_outputs(self, out_dir: Path) -> list[Path]:
         """Trials table, plots and reports of the study into ``out_dir``; returns the files written."""
