@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hwsearch.cli.output import console
 from hwsearch.data import DATASETS, DEFAULT_DATASET
 from hwsearch.paths import RESULTS_DIR
 from hwsearch.search.config import SearchConfig
+
+if TYPE_CHECKING:
+    from hwsearch.cli.progress import Bar
+    from hwsearch.proxy.records import ProxyResult
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,10 +43,11 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     import pandas as pd
 
+    from hwsearch.cli.progress import progress_bar
     from hwsearch.data import load_dataset
-    from hwsearch.paper import GRID_SOURCE, STRUCTURAL_SOURCE
+    from hwsearch.paper import GRID_SOURCE, STRUCTURAL_SOURCE, paper_grid, structural_models
     from hwsearch.proxy.budgets import get_budget
-    from hwsearch.proxy.records import ProxyData, ProxyResult
+    from hwsearch.proxy.records import ProxyData
     from hwsearch.proxy.reproduce import reproduce_grid, structural_check
     from hwsearch.report.plots import TradeoffPanel, plot_tradeoff
 
@@ -52,10 +59,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     out = console()
     out.print(f"training the paper's 16 models on {dataset.name} ({dataset.source}), budget '{budget.name}'")
 
-    def progress(i: int, n: int, result: ProxyResult) -> None:
-        out.print(f"[{i:2d}/{n}] {result.accuracy_pct:6.2f}%  {result.train_seconds:5.1f}s  {result.arch}")
-
-    rep = reproduce_grid(data, budget, progress)
+    with progress_bar("grid", len(paper_grid())) as bar:
+        rep = reproduce_grid(data, budget, _network_lines(bar))
     table = pd.DataFrame(rep.records())
     csv_path = out_dir / "grid.csv"
     table.to_csv(csv_path, index=False)
@@ -79,7 +84,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     out.print(f"ImageNet figures: {GRID_SOURCE}")
     if not args.grid_only:
         out.print("structural check (the paper's Tables 4 and 5):")
-        check = structural_check(data, budget, progress)
+        with progress_bar("structural check", len(structural_models())) as bar:
+            check = structural_check(data, budget, _network_lines(bar))
         pd.DataFrame([vars(r) for r in check.rows]).to_csv(out_dir / "structural.csv", index=False)
         for row in check.rows:
             out.print(f"  {row.name:<20} proxy {row.proxy_accuracy_pct:6.2f}% ± {row.proxy_std_pct:.2f} "
@@ -89,3 +95,15 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         out.print(f"proxy orders Conv > MobileNet > 0.75 MobileNet > Shallow as ImageNet does: {verdict}")
         out.print(f"ImageNet figures: {STRUCTURAL_SOURCE}")
     return 0
+
+
+def _network_lines(bar: Bar) -> Callable[[int, int, ProxyResult], None]:
+    """The library's per-network callback: move ``bar`` and print the network's line above it."""
+
+    def done(i: int, n: int, result: ProxyResult) -> None:
+        bar.update(i)
+        # With no bar on screen (a file, a pipe), each line carries the bar's count, elapsed time and ETA.
+        count = f"{i:2d}/{n}" if bar.drawn else bar.status()
+        bar.print(f"[{count}] {result.accuracy_pct:6.2f}%  {result.train_seconds:5.1f}s  {result.arch}")
+
+    return done

@@ -7,9 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-from hwsearch.cli.output import console
+from hwsearch.cli.progress import Bar, progress_bar
 
 if TYPE_CHECKING:
     from hwsearch.search import Scored, TrialDone
@@ -18,14 +16,13 @@ if TYPE_CHECKING:
 
 @dataclass
 class RunDisplay:
-    """Callbacks for :meth:`hwsearch.search.Session.run` that draw on one rich progress bar.
+    """Callbacks for :meth:`hwsearch.search.Session.run` that draw on one progress bar.
 
     With ``study_total`` the bar counts the study's finished trials (every worker's) towards
     it; without, this process's trials towards ``total``.
     """
 
-    progress: Progress
-    task: int
+    bar: Bar
     study_total: bool
 
     def on_scored(self, s: Scored) -> None:
@@ -34,28 +31,25 @@ class RunDisplay:
         score = f"{s.accuracy_pct:6.2f}%" if s.feasible else "rejected"
         m = s.latency
         latency = m.source if m.is_measured else f"{m.source} ±{m.expected_error_pct:.0f}%"
-        self.progress.console.print(f"#{s.number:<4d}{score}  {s.latency.latency_ms:8.3f} ms ({latency})  "
-                                    f"{s.macs / 1e6:7.1f}M MACs  {s.train_seconds:5.1f}s  {s.arch}{tag}")  # fmt: skip
+        self.bar.print(f"#{s.number:<4d}{score}  {s.latency.latency_ms:8.3f} ms ({latency})  "
+                       f"{s.macs / 1e6:7.1f}M MACs  {s.train_seconds:5.1f}s  {s.arch}{tag}")  # fmt: skip
 
     def on_record(self, record: Record) -> None:
         """One line per promotion or confirmation trained here."""
         key = record.key
-        self.progress.console.print(f"  {record.reason:<8} {record.accuracy_pct:6.2f}%  at '{key.budget}' seed "
-                                    f"{key.seed}  {record.train_seconds:5.1f}s  {key.arch}")  # fmt: skip
+        self.bar.print(f"  {record.reason:<8} {record.accuracy_pct:6.2f}%  at '{key.budget}' seed "
+                       f"{key.seed}  {record.train_seconds:5.1f}s  {key.arch}")  # fmt: skip
 
     def on_trial(self, done: TrialDone) -> None:
         """Move the bar."""
         if self.study_total:
-            self.progress.update(self.task, completed=done.done_in_study)
+            self.bar.update(done.done_in_study)
         else:
-            self.progress.advance(self.task)
+            self.bar.advance()
 
 
 @contextmanager
 def run_display(total: int, *, done: int = 0, study_total: bool = True) -> Iterator[RunDisplay]:
     """A progress bar towards ``total`` trials, ``done`` of them finished already; gone when the block ends."""
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("eta"), TimeRemainingColumn())  # fmt: skip
-    with Progress(*columns, console=console(), transient=True) as progress:
-        task = progress.add_task("trials", total=total, completed=done)
-        yield RunDisplay(progress, task, study_total)
+    with progress_bar("trials", total, done=done) as bar:
+        yield RunDisplay(bar, study_total)

@@ -84,8 +84,6 @@ class Guard:
 def interruptible() -> Iterator[Guard]:
     """A :class:`Guard` with Ctrl-C routed to it for the duration of the block."""
     guard = Guard()
-    # Optuna would log each trial again, with a traceback for one cut short by Ctrl-C.
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
     with _remember_interrupts(guard.flag, guard.inside):
         yield guard
     guard.check()

@@ -26,6 +26,7 @@ from hwsearch.paper import paper_grid
 from hwsearch.search.config import CONFIG_ATTR, HEARTBEAT_S, SearchConfig
 from hwsearch.search.folder import read_only, table_names
 from hwsearch.search.objective import CONSTRAINT_NAMES, CONSTRAINT_NAMES_ATTR, Objective
+from hwsearch.search.optuna_logs import quiet_optuna
 from hwsearch.search.sampler import ValidSampler, base_sampler, space_distributions, static_acceptor
 from hwsearch.space import SearchSpace, parse_space
 
@@ -40,6 +41,9 @@ SPACE_ATTR = "hwsearch_space_yaml"
 DEVICE_ATTR = "hwsearch_device_yaml"
 SOURCE_ATTR = "hwsearch_latency_source"
 StudyCallback = Callable[[optuna.Study, FrozenTrial], None]
+
+# Once per process, before any study is opened: hwsearch says itself what it creates and runs.
+quiet_optuna()
 
 
 class StudyError(HwsearchError):
@@ -80,8 +84,6 @@ def open_storage(url: str, *, heartbeat_s: float = HEARTBEAT_S) -> RDBStorage:
     """
     if heartbeat_s <= 0:
         raise StudyError(f"heartbeat interval {heartbeat_s!r} s is invalid", value=heartbeat_s, hint="a number > 0")
-    # hwsearch reports what it creates and runs itself; Optuna's INFO lines would repeat it.
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         with warnings.catch_warnings():
             # Heartbeats are marked experimental in Optuna 5 but are its documented answer to dead workers.
