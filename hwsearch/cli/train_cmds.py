@@ -11,7 +11,7 @@ from hwsearch.data import DATASETS
 from hwsearch.search.config import STUDY_NAME, RunError
 
 if TYPE_CHECKING:
-    from hwsearch.training import TrainSettings
+    from hwsearch.training import EpochLog, TrainSettings
 
 
 def _settings_default(name: str) -> object:
@@ -73,16 +73,8 @@ def _check_out(out: Path, resume: bool) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     from hwsearch.arch import Arch
+    from hwsearch.cli.progress import progress_bar
     from hwsearch.data import load_dataset
     from hwsearch.proxy.budgets import get_budget
     from hwsearch.search import Session, choose_trial
@@ -103,19 +95,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     out.print(f"training trial {trial} for {settings.epochs} epochs on {dataset.name} ({len(data.train)} images, "
               f"{len(data.val)} held out for validation, {len(dataset.test)} test): {net.to_str()}")  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
-    columns = (TextColumn("steps"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"),
-               TimeRemainingColumn())  # fmt: skip
     resume = f"hwsearch train {args.run} --trial {trial} --out {args.out} --resume"
     try:
-        with Progress(*columns, console=out, transient=True) as progress:
-            task = progress.add_task("train", total=None)
+        with progress_bar("steps", total=0) as bar:
 
             def on_step(done: int, total: int) -> None:
-                progress.update(task, completed=done, total=total)
+                bar.progress.update(bar.task_id, completed=done, total=total)
 
-            def on_epoch(log) -> None:  # noqa: ANN001 - an EpochLog
-                progress.console.print(f"epoch {log.epoch:3d}/{settings.epochs}: loss {log.train_loss:.4f}, "
-                                       f"validation {log.val_accuracy_pct:6.2f}%, {log.seconds:7.1f}s")  # fmt: skip
+            def on_epoch(log: EpochLog) -> None:
+                status = "" if bar.drawn else f"[{bar.status()}] "
+                bar.print(f"{status}epoch {log.epoch:3d}/{settings.epochs}: loss {log.train_loss:.4f}, "
+                          f"validation {log.val_accuracy_pct:6.2f}%, {log.seconds:7.1f}s")  # fmt: skip
 
             result, model = train_network(net, data, dataset.test, settings, checkpoint=args.out / CHECKPOINT,
                                           on_step=on_step, on_epoch=on_epoch, threads=args.threads)  # fmt: skip
