@@ -131,3 +131,12 @@ def test_bad_requests_get_one_line(searched, tmp_path, capsys, extra, message):
     assert main(["train", str(searched), *extra, "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_the_run_report_shows_the_training(searched, trained):
+    assert main(["report", str(searched)]) == 0
+    summary = json.loads((trained / "train.json").read_text())
+    for page in ("report.md", "report.html"):
+        text = (searched / page).read_text()
+        assert f"trained: #{summary['trial']} for 1 epochs" in text
+        assert f"{summary['test_accuracy_pct']:.2f}% test accuracy" in text and str(trained.resolve()) in text

@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from hwsearch import __version__
-from hwsearch.cli import arch_cmds, device_cmds, latency_cmds, proxy_cmds, search_cmds, train_cmds
+from hwsearch.cli import arch_cmds, compare_cmds, device_cmds, latency_cmds, proxy_cmds, search_cmds, train_cmds
 from hwsearch.cli.output import EXIT_INTERRUPTED
 from hwsearch.errors import HwsearchError
 
 EXIT_ERROR = 2
-COMMAND_MODULES = (arch_cmds, latency_cmds, device_cmds, proxy_cmds, search_cmds, train_cmds)
+COMMAND_MODULES = (arch_cmds, latency_cmds, device_cmds, proxy_cmds, search_cmds, train_cmds, compare_cmds)
 
 
 class UsageError(HwsearchError):

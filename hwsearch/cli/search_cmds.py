@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from hwsearch.cli.output import EXIT_INTERRUPTED, console, write_text
 from hwsearch.cli.proxy_cmds import add_data_arguments
 from hwsearch.paths import RESULTS_DIR
+from hwsearch.report.choices import DEFAULT_WITHIN_PCT
 from hwsearch.search.config import HEARTBEAT_S, SAMPLERS, STUDY_NAME, RunError, SearchConfig, Worker
 
 if TYPE_CHECKING:
@@ -58,6 +59,16 @@ def _fraction(text: str) -> float:
     value = _positive_float(text)
     if value > 1:
         raise argparse.ArgumentTypeError(f"{text} is not a fraction in (0, 1]")
+    return value
+
+
+def _points(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of accuracy points") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a number of accuracy points, 0 or more")
     return value
 
 
@@ -148,6 +159,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     report.add_argument("run", type=Path, help="run folder")
     report.add_argument("--storage", metavar="URL")
     report.add_argument("--study", default=STUDY_NAME)
+    report.add_argument("--within", type=_points, metavar="PTS", default=DEFAULT_WITHIN_PCT,
+                        help="suggest the fastest network at most PTS accuracy points below the front's best "
+                             f"(default {DEFAULT_WITHIN_PCT:g}); the knee is suggested too")  # fmt: skip
     report.set_defaults(func=cmd_report)
 
     export = sub.add_parser("export", help="write a chosen network as PyTorch source, ONNX and JSON")
@@ -270,10 +284,14 @@ def _run_with_display(session: Session, *, total: int, n_trials: int | None) -> 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from hwsearch.search import Session
+    from hwsearch.search.outputs import write_report
 
     session = Session.open(args.run, storage=args.storage, study_name=args.study)
-    paths = session.write_outputs(args.run)
-    console().print(f"wrote {', '.join(str(p) for p in paths)}")
+    paths, suggestions = write_report(session, args.run, within_pct=args.within)
+    out = console()
+    out.print(f"wrote {', '.join(str(p) for p in paths)}")
+    for line in suggestions:
+        out.print(line.removeprefix("- "))
     return 0
 
 

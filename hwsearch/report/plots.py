@@ -6,6 +6,7 @@ display or a global backend.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from hwsearch.errors import names_file
 from hwsearch.stats import LinearFit
@@ -34,6 +35,24 @@ class TradeoffPanel:
 def log_axis_labels(ax: Axes) -> None:
     """Plain-number labels at 1-2-5 steps on a log x axis, instead of crowded powers of ten."""
     ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def fit_log_ticks(ax: Axes) -> None:
+    """Plain-number labels on a log x axis, as many as its range needs; call once everything is drawn.
+
+    1-2-5 steps label a span of decades, but a front that spans 3.7-4.3 ms would get one label
+    or none, so narrower spans get finer steps.
+    """
+    low, high = ax.get_xlim()
+    decades = math.log10(high / low) if low > 0 and high > low else 0.0
+    if decades >= 1.5:
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    elif decades >= 0.5:
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0)))
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=7, steps=[1, 2, 2.5, 5, 10]))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,12 +10,17 @@ import pandas as pd
 
 from hwsearch.errors import names_file
 from hwsearch.proxy.limits import ProxyLimit
-from hwsearch.report.plots import TradeoffPanel, save_png, tradeoff_figure
+from hwsearch.report.choices import DEFAULT_WITHIN_PCT
+from hwsearch.report.grid import GridRank
+from hwsearch.report.html_report import LIMITS_TITLE, render_html
+from hwsearch.report.labels import error_range
+from hwsearch.report.picks import export_command, history_sentence, suggestion_lines, train_command
+from hwsearch.report.plots import save_png
 from hwsearch.report.run_plots import hypervolume_figure, pareto_figure
+from hwsearch.report.run_tradeoff import run_tradeoff_figure
 from hwsearch.report.summary import RunSummary, summarise
-from hwsearch.stats import log_macs_fit
 
-LIMITS_TITLE = "Decisions this proxy cannot judge"
+__all__ = ["LIMITS_TITLE", "RunOutputs", "write_run_report"]
 FRONT_COLUMNS = [
     "number",
     "baseline",
@@ -68,6 +71,8 @@ def _lines(summary: RunSummary, frame: pd.DataFrame, device: str, meta: Mapping[
         f"- trials: {len(frame)} finished, {len(summary.feasible)} feasible, {int((~frame.feasible).sum())} rejected "
         "by constraints or failed",
         _fidelity_line(summary),
+        f"- accuracy is a proxy's: short training on the run's data at the budget named, not ImageNet; "
+        f"{_grid_text(summary)}",
         f"- latency source on {device}: **{sources}**" + (
             f" (estimates, not measurements: {_latency_error_text(summary)}; validate on the board with "
             "`hwsearch validate`)" if set(summary.latency_sources) - {"measured"} else ""),
@@ -86,12 +91,19 @@ def _lines(summary: RunSummary, frame: pd.DataFrame, device: str, meta: Mapping[
     return out
 
 
+def _grid_text(summary: RunSummary) -> str:
+    ranks: list[GridRank] = [r for r in (summary.explore_grid, summary.report_grid) if r is not None]
+    if not ranks:
+        return "its rank correlation with ImageNet is not known here (too few of the paper's MobileNets in the run)"
+    if len(ranks) == 2 and ranks[0].budget == ranks[1].budget:
+        ranks = ranks[:1]
+    return "; ".join(rank.text() for rank in ranks)
+
+
 def _latency_error_text(summary: RunSummary) -> str:
-    errors = summary.feasible.latency_error_pct.dropna()
-    if errors.empty:
+    spread = error_range(summary.feasible.latency_error_pct)
+    if not spread:
         return "no cross-validated error recorded"
-    low, high = errors.min(), errors.max()
-    spread = f"±{low:.0f}%" if round(low) == round(high) else f"±{low:.0f}% to ±{high:.0f}%"
     return f"expected error {spread}, cross-validated on published boards the profile did not see"
 
 
@@ -116,90 +128,76 @@ def _baseline_text(summary: RunSummary) -> str:
     return f"the {len(there)} paper MobileNets that reached it: {summary.baseline_hypervolume:.2f}"
 
 
-def _tradeoff_panels(summary: RunSummary) -> list[TradeoffPanel]:
-    """Accuracy against Mult-Adds, one panel per fidelity: every explored network, and those at the report rung."""
-    panels = []
-    explored = summary.feasible.drop_duplicates("arch")
-    if explored.macs.nunique() >= 2:
-        accuracy = explored.explore_accuracy_pct.astype(float)
-        panels.append(TradeoffPanel(f"explored at '{summary.explore_budget}'", explored.macs.astype(float), accuracy,
-                                    log_macs_fit(explored.macs.astype(float), accuracy),
-                                    "proxy validation accuracy (%)"))  # fmt: skip
-    if summary.multi_fidelity and summary.fit is not None:
-        rows = summary.at_report
-        panels.append(
-            TradeoffPanel(
-                f"promoted to '{summary.report_budget}'",
-                rows.macs.astype(float),
-                rows.accuracy_pct.astype(float),
-                summary.fit,
-                "proxy validation accuracy (%)",
-            )
-        )
-    return panels
+def _pct(value: object) -> str:
+    return f"{value:.2f}%" if isinstance(value, int | float) else "?"
 
 
-def _history_title(summary: RunSummary) -> str:
-    return f"Hypervolume of the exploration at '{summary.explore_budget}' after each feasible trial"
+def _training_line(done: Mapping[str, object]) -> str:
+    """One trained network: its real accuracy beside the proxy score the search gave it."""
+    return (f"- trained: #{done.get('trial')} for {done.get('epochs')} epochs on {done.get('dataset')} at its real "
+            f"width: **{_pct(done.get('test_accuracy_pct'))} test accuracy** (the search's proxy score "
+            f"{_pct(done.get('search_accuracy_pct'))} at '{done.get('search_budget')}'); files in "
+            f"`{done.get('out')}`")  # fmt: skip
 
 
-def _history_text(summary: RunSummary) -> str:
-    return ", ".join(f"{value:.1f}" for value in summary.history)
+def _command_lines(summary: RunSummary, run_dir: Path) -> list[str]:
+    out = []
+    for row in summary.front.itertuples():
+        number = int(row.number)
+        out.append(f"- #{number}: `{export_command(run_dir, number)}` · `{train_command(run_dir, number)}`")
+    return out
+
+
+def _markdown(summary: RunSummary, lines: list[str], suggestions: list[str], *, limits: Sequence[ProxyLimit],
+              run_dir: Path, tradeoff: bool) -> str:  # fmt: skip
+    md = ["# hwsearch run report", "", *lines, "", "## Suggested networks", "", *suggestions, "",
+          f"## Pareto front at '{summary.report_budget}' (fastest first)", "",
+          _front_table(summary).to_markdown(index=False), ""]  # fmt: skip
+    if not summary.front.empty:
+        md += ["Export or train one:", "", *_command_lines(summary, run_dir), ""]
+    if limits:
+        md += [f"## {LIMITS_TITLE}", "", *(f"- **{limit.decision}**: {limit.evidence}." for limit in limits), ""]
+    md += ["![accuracy vs latency](pareto_latency.png)", ""]
+    if tradeoff:
+        md += ["![accuracy vs Mult-Adds](tradeoff_macs.png)", ""]
+    md += [f"## Hypervolume of the exploration at '{summary.explore_budget}'", "", history_sentence(summary), "",
+           "![hypervolume](hypervolume.png)", "", "Every trial, with its architecture: `trials.csv`.", ""]  # fmt: skip
+    return "\n".join(md)
 
 
 def write_run_report(frame: pd.DataFrame, out_dir: Path, *, device: str, explore_budget: str,
-                     meta: Mapping[str, str], limits: Sequence[ProxyLimit] = ()) -> RunOutputs:  # fmt: skip
+                     meta: Mapping[str, str], limits: Sequence[ProxyLimit] = (), dataset: str = "",
+                     within_pct: float = DEFAULT_WITHIN_PCT,
+                     trainings: Sequence[Mapping[str, object]] = ()) -> RunOutputs:  # fmt: skip
     """Write every output of a run into ``out_dir`` and return their paths.
 
+    ``trainings`` are the summaries of ``hwsearch train`` runs of this run's networks (``train.json``'s
+    fields and ``out``); each gets a line.
     ``limits`` are the decisions the proxy is known not to judge, with their evidence; the report lists them.
+    ``dataset`` names the proxy's data on the plots; ``within_pct`` is how many accuracy points below the
+    best the suggested "fastest network close to the best" may be. Commands in the report name ``out_dir``
+    as the run folder.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     trials_csv = out_dir / "trials.csv"
     with names_file(trials_csv):
         frame.to_csv(trials_csv, index=False)
-    summary = summarise(frame, explore_budget)
-    pareto_png = save_png(pareto_figure(summary, device), out_dir / "pareto_latency.png")
+    summary = summarise(frame, explore_budget, within_pct=within_pct)
+    pareto_png = save_png(pareto_figure(summary, device, dataset), out_dir / "pareto_latency.png")
     hv_png = save_png(hypervolume_figure(summary), out_dir / "hypervolume.png")
-    tradeoff_png = None
-    panels = _tradeoff_panels(summary)
-    if panels:
-        tradeoff_png = save_png(tradeoff_figure(panels), out_dir / "tradeoff_macs.png")
-    lines = _lines(summary, frame, device, meta)
-    front = _front_table(summary)
-    md = ["# hwsearch run report", "", *lines, "", f"## Pareto front at '{summary.report_budget}' (fastest first)", "",
-          front.to_markdown(index=False), ""]  # fmt: skip
-    if limits:
-        md += [f"## {LIMITS_TITLE}", "", *(f"- **{limit.decision}**: {limit.evidence}." for limit in limits), ""]
-    md += [f"## {_history_title(summary)}", "", _history_text(summary), "",
-           "![accuracy vs latency](pareto_latency.png)", ""]  # fmt: skip
-    if tradeoff_png is not None:
-        md += ["![accuracy vs Mult-Adds](tradeoff_macs.png)", ""]
-    md += ["![hypervolume](hypervolume.png)", ""]
+    tradeoff = run_tradeoff_figure(summary, dataset)
+    tradeoff_png = None if tradeoff is None else save_png(tradeoff, out_dir / "tradeoff_macs.png")
+    lines = _lines(summary, frame, device, meta) + [_training_line(t) for t in trainings]
+    suggestions = suggestion_lines(summary)
     report_md = out_dir / "report.md"
     with names_file(report_md):
-        report_md.write_text("\n".join(md), encoding="utf-8")
-    images = [p for p in (pareto_png, tradeoff_png, hv_png) if p is not None]
+        report_md.write_text(_markdown(summary, lines, suggestions, limits=limits, run_dir=out_dir,
+                                       tradeoff=tradeoff_png is not None),
+                             encoding="utf-8")  # fmt: skip
+    images = [p for p in (pareto_png, tradeoff_png) if p is not None]
+    page = render_html(lines=lines, suggestions=suggestions, summary=summary, frame=frame, images=images,
+                       hypervolume_png=hv_png, limits=limits, run_dir=out_dir)  # fmt: skip
     report_html = out_dir / "report.html"
     with names_file(report_html):
-        report_html.write_text(_html(lines, front, summary, images, limits), encoding="utf-8")
+        report_html.write_text(page, encoding="utf-8")
     return RunOutputs(trials_csv, pareto_png, tradeoff_png, hv_png, report_md, report_html)
-
-
-def _html(lines: list[str], front: pd.DataFrame, summary: RunSummary, images: list[Path],
-          limits: Sequence[ProxyLimit]) -> str:  # fmt: skip
-    items = "".join(f"<li>{html.escape(line.removeprefix('- ')).replace('**', '')}</li>" for line in lines)
-    cannot = "".join(f"<li><b>{html.escape(x.decision)}</b>: {html.escape(x.evidence)}.</li>" for x in limits)
-    cannot = f"<h2>{LIMITS_TITLE}</h2><ul>{cannot}</ul>" if limits else ""
-    encoded = [(p.stem, base64.b64encode(p.read_bytes()).decode()) for p in images]
-    pictures = "".join(
-        f'<p><img alt="{html.escape(name)}" src="data:image/png;base64,{data}"></p>' for name, data in encoded
-    )
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
-             "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px}"
-             "img{max-width:100%}")  # fmt: skip
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>hwsearch run report</title>"
-            f"<style>{style}</style></head><body><h1>hwsearch run report</h1><ul>{items}</ul>"
-            f"<h2>Pareto front at '{html.escape(summary.report_budget)}' (fastest first)</h2>"
-            f"{front.to_html(index=False, border=0)}{cannot}"
-            f"<h2>{html.escape(_history_title(summary))}</h2><p>{html.escape(_history_text(summary))}</p>"
-            f"{pictures}</body></html>")  # fmt: skip

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from hwsearch.pareto import Point, hypervolume, hypervolume_history, pareto
+from hwsearch.report.choices import DEFAULT_WITHIN_PCT, fastest_within_index, knee_index
+from hwsearch.report.grid import GridRank, grid_rank
 from hwsearch.stats import LinearFit, log_macs_fit
 
 
@@ -38,6 +40,13 @@ class RunSummary:
     fit: LinearFit | None
     front_fit: LinearFit | None
     latency_sources: tuple[str, ...]
+    # How far the proxy ranks the paper's grid as ImageNet does, at each fidelity (None: too few baselines).
+    explore_grid: GridRank | None = None
+    report_grid: GridRank | None = None
+    # Suggested rows of ``front``: its knee, and the fastest within ``within_pct`` points of the best.
+    knee: pd.Series | None = None
+    within: pd.Series | None = None
+    within_pct: float = DEFAULT_WITHIN_PCT
 
     @property
     def multi_fidelity(self) -> bool:
@@ -60,14 +69,19 @@ def _fit(rows: pd.DataFrame) -> LinearFit | None:
     return log_macs_fit(rows.macs.astype(float), rows.accuracy_pct.astype(float))
 
 
-def summarise(frame: pd.DataFrame, explore_budget: str, reference: Point | None = None) -> RunSummary:
-    """Fronts, hypervolumes (with ``reference`` or :func:`default_reference`) and fits of a trials table
-    whose networks were explored at ``explore_budget``."""
+def _pick(front: pd.DataFrame, index: int | None) -> pd.Series | None:
+    return None if index is None else front.iloc[index]
+
+
+def summarise(frame: pd.DataFrame, explore_budget: str, reference: Point | None = None, *,
+              within_pct: float = DEFAULT_WITHIN_PCT) -> RunSummary:  # fmt: skip
+    """Fronts, hypervolumes (with ``reference`` or :func:`default_reference`), fits and suggested
+    networks of a trials table whose networks were explored at ``explore_budget``."""
     feasible = frame[frame.feasible].sort_values("number").reset_index(drop=True)
     if feasible.empty:
         empty = feasible.iloc[0:0]
         return RunSummary(feasible, explore_budget, empty, explore_budget, empty, empty, empty,
-                          reference or (0.0, 0.0), 0.0, 0.0, [], None, None, ())  # fmt: skip
+                          reference or (0.0, 0.0), 0.0, 0.0, [], None, None, (), within_pct=within_pct)  # fmt: skip
     front = feasible[feasible.on_front].sort_values("latency_ms").reset_index(drop=True)
     report_budget = str(front.budget.iloc[0]) if not front.empty else explore_budget
     explored = feasible.drop_duplicates("arch")
@@ -76,6 +90,7 @@ def summarise(frame: pd.DataFrame, explore_budget: str, reference: Point | None 
     explore_points = _points(feasible, "explore_accuracy_pct")
     explore_front = feasible.iloc[pareto(explore_points)].drop_duplicates("arch").reset_index(drop=True)
     baselines = explored[explored.baseline != ""].reset_index(drop=True)
+    accuracy, latency = front.accuracy_pct.tolist(), front.latency_ms.tolist()
     return RunSummary(
         feasible=feasible,
         explore_budget=explore_budget,
@@ -92,4 +107,9 @@ def summarise(frame: pd.DataFrame, explore_budget: str, reference: Point | None 
         fit=_fit(at_report),
         front_fit=_fit(front),
         latency_sources=tuple(sorted(set(feasible.latency_source))),
+        explore_grid=grid_rank(baselines, "explore_accuracy_pct", explore_budget),
+        report_grid=grid_rank(baselines[baselines.budget == report_budget], "accuracy_pct", report_budget),
+        knee=_pick(front, knee_index(accuracy, latency)),
+        within=_pick(front, fastest_within_index(accuracy, latency, within_pct)),
+        within_pct=within_pct,
     )  # fmt: skip

@@ -27,7 +27,6 @@ from optuna.storages import RDBStorage
 
 from hwsearch.arch import Arch
 from hwsearch.proxy.budgets import get_budget
-from hwsearch.proxy.limits import proxy_limits
 from hwsearch.proxy.records import ProxyResult
 from hwsearch.search.config import STUDY_NAME, RunError, SearchConfig, Worker
 from hwsearch.search.folder import RunLock, holds_nothing, lock_run_folder
@@ -306,15 +305,9 @@ class Session:
 
     def write_outputs(self, out_dir: Path) -> list[Path]:
         """Trials table, plots and reports of the study into ``out_dir``; returns the files written."""
-        from hwsearch.report.run_report import write_run_report
+        from hwsearch.search.outputs import write_report
 
-        config = self.config
-        meta = {"device": config.device, "space": config.space, "sampler": config.sampler, "seed": str(config.seed),
-                "proxy": f"budget '{config.budget}' on {config.dataset}", "study": self.study.study_name}  # fmt: skip
-        outputs = write_run_report(self.frame(), out_dir, device=Path(config.device).stem,
-                                   explore_budget=config.budget, meta=meta,
-                                   limits=proxy_limits(config.dataset))  # fmt: skip
-        return [p for p in vars(outputs).values() if p is not None]
+        return write_report(self, out_dir)[0]
 
 
 def _device_text(config: SearchConfig) -> str:
