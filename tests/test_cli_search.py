@@ -9,6 +9,7 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 from hwsearch.arch import Arch
@@ -93,6 +94,9 @@ def test_export_round_trip_in_a_fresh_interpreter(finished_run, tmp_path, capsys
         "net = m.build().eval()\n"
         "print(sum(p.numel() for n, p in net.named_parameters() if '.bn.' not in n))\n"
         "print(tuple(net(torch.zeros(m.INPUT_SHAPE)).shape))\n"
+        f"net.load_state_dict(torch.load({str(exp / 'weights.pt')!r}, weights_only=True))\n"
+        "x = torch.linspace(-1, 1, 2 * m.INPUT_SHAPE[1] * m.INPUT_SHAPE[2] ** 2).reshape(2, *m.INPUT_SHAPE[1:])\n"
+        f"torch.save({{'x': x, 'y': net(x).detach()}}, {str(tmp_path / 'io.pt')!r})\n"
     )
     done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
@@ -100,8 +104,11 @@ def test_export_round_trip_in_a_fresh_interpreter(finished_run, tmp_path, capsys
     assert int(params) == count_cost(arch).params
     assert shape == f"(1, {arch.num_classes})"
     session = ort.InferenceSession(str(exp / "model.onnx"), providers=["CPUExecutionProvider"])
-    x = np.zeros((1, arch.in_channels, arch.resolution, arch.resolution), dtype=np.float32)
-    assert session.run(None, {"input": x})[0].shape == (1, arch.num_classes)
+    # model.py with weights.pt is model.onnx: the same untrained weights, at batch 2
+    pair = torch.load(tmp_path / "io.pt", weights_only=True)
+    onnx_out = session.run(None, {"input": pair["x"].numpy()})[0]
+    assert onnx_out.shape == (2, arch.num_classes) and np.abs(pair["y"].numpy()).max() > 0
+    np.testing.assert_allclose(onnx_out, pair["y"].numpy(), atol=1e-4, rtol=0)
 
 
 def test_export_by_latency_and_trial(finished_run, tmp_path, capsys):

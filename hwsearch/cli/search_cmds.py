@@ -297,7 +297,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from hwsearch.arch import Arch
-    from hwsearch.export import torch_source, write_onnx
+    from hwsearch.export import initial_weights, torch_source, write_onnx, write_weights
     from hwsearch.search import Session, choose_trial
 
     session = Session.open(args.run, storage=args.storage, study_name=args.study)
@@ -317,7 +317,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         "Study trial": f"{int(row.number)}" + (f" (paper baseline {row.baseline})" if row.baseline else ""),
     }
     write_text(out_dir / "model.py", torch_source(arch, facts))
-    write_onnx(arch, out_dir / "model.onnx")
+    weights = initial_weights(arch)
+    write_weights(out_dir / "weights.pt", weights)
+    write_onnx(arch, out_dir / "model.onnx", weights=weights)
     write_text(out_dir / "arch.json", arch.to_json())
     scores = {
         "arch": arch.to_str(),
@@ -335,6 +337,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     }
     write_text(out_dir / "scores.json", json.dumps(scores, indent=2, sort_keys=True))
     console().print(
-        f"trial {int(row.number)}: {arch.to_str()}\nwrote {out_dir}/model.py, model.onnx, arch.json, scores.json"
+        f"trial {int(row.number)}: {arch.to_str()}\nwrote {out_dir}/model.py, weights.pt (untrained), model.onnx, "
+        "arch.json, scores.json"
     )
     return 0

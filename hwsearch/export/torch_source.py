@@ -83,8 +83,9 @@ def _feature_lines(arch: Arch) -> list[str]:
 
 
 UNTRAINED = (
-    "Weights: untrained. build() initialises them as PyTorch does; train the network, or load",
-    "a state dict of the same layers (hwsearch's own model has the same names).",
+    "Weights: untrained. weights.pt beside this file holds the initial weights model.onnx was",
+    "exported with; build() alone initialises them as PyTorch does. Train the network (hwsearch",
+    "train RUN --trial N), or load a state dict of the same layers (hwsearch's model has the same names).",
 )
 TRAINED = (
     "Weights: trained, in weights.pt beside this file (a state dict; model.onnx holds the same):",

@@ -8,11 +8,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, fields
 from pathlib import Path
 
-import torch
-
 from hwsearch.arch import Arch
 from hwsearch.errors import names_file
-from hwsearch.export import TRAINED, torch_source, write_onnx
+from hwsearch.export import TRAINED, torch_source, write_onnx, write_weights
 from hwsearch.model import MobileNet
 from hwsearch.training._settings import EpochLog, TrainResult
 
@@ -44,13 +42,12 @@ def write_trained(out_dir: Path, result: TrainResult, model: MobileNet, facts: M
     (the same weights, batch norm folded, any batch size), ``train_log.csv`` and ``train.json``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     arch = Arch.from_str(result.arch)
-    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    weights = model.state_dict()
     paths = [out_dir / "model.py", out_dir / "weights.pt", out_dir / "model.onnx", out_dir / LOG_FILE,
              out_dir / SUMMARY_FILE]  # fmt: skip
     with names_file(paths[0]):
         paths[0].write_text(torch_source(arch, facts, weights=TRAINED), encoding="utf-8")
-    with names_file(paths[1]):
-        torch.save(weights, paths[1])
+    write_weights(paths[1], weights)
     write_onnx(arch, paths[2], weights=weights)
     write_log(paths[3], result.log)
     with names_file(paths[4]):
