@@ -1,9 +1,10 @@
 """Leave-one-configuration-out accuracy of the few-shot predictor on every published grid.
 
-For each configuration (one board in one runtime setting) with two or more published
+For each configuration (one board in one runtime configuration) with two or more published
 networks: fit the family prior *without* it (choosing the prior's strength again by
-cross-validation on the others: nested), calibrate it on k of its points, predict its
-other points. The k points are the first k of the README's recipe
+cross-validation on the others: nested), drawn toward the configurations left in its
+runtime setting (kernel library, precision, one thread or more), calibrate it on k of its
+points, predict its other points. The k points are the first k of the README's recipe
 (``hwsearch.latency.RECIPE``) that the configuration has. Beside each figure, the MACs
 line given the same points (k = 1: latency proportional to MACs; k >= 2: affine least
 squares in MACs).
@@ -66,11 +67,12 @@ def print_table(title: str, rows: list[CvRow], ks: tuple[int, ...]) -> dict[int,
     return out
 
 
-def print_per_config(rows: list[CvRow], ks: tuple[int, ...]) -> None:
-    """Mean |error| and share within ±10% of each configuration at each k."""
+def print_per_config(rows: list[CvRow], ks: tuple[int, ...], settings: dict[str, str | None]) -> None:
+    """Mean |error| and share within ±10% of each configuration at each k, with its runtime setting."""
     groups = list(dict.fromkeys(r.group for r in rows))
     print("\n  per configuration (mean |error| / within ±10%; MACs line in brackets):")
     for g in groups:
+        print(f"    {g} [setting: {settings.get(g) or 'unknown'}]")
         cells = []
         for k in ks:
             mine = [r for r in rows if r.group == g and r.k == k]
@@ -78,7 +80,7 @@ def print_per_config(rows: list[CvRow], ks: tuple[int, ...]) -> None:
                 err = np.abs([r.error_pct for r in mine])
                 macs = np.abs([r.macs_error_pct for r in mine])
                 cells.append(f"k={k}: {err.mean():4.1f}%/{np.mean(err <= 10):4.0%} ({macs.mean():4.1f}%)")
-        print(f"    {g[:62]:62s} " + "  ".join(cells))
+        print("      " + "  ".join(cells))
 
 
 def goals(arm: dict[int, object]) -> None:
@@ -103,6 +105,7 @@ def main() -> None:
     parser.add_argument("--write-checks", action="store_true", help=f"rewrite hwsearch/reference/{CHECKS_FILE}")
     args = parser.parse_args()
     profiles = family_profiles()
+    settings = {g.name: g.setting for f in FAMILIES for g in family_pool(f, profiles)[0]}
     if args.write_checks:
         path = Path(str(resources.files("hwsearch.reference").joinpath(CHECKS_FILE)))
         write_checks(path, {f: family_pool(f, profiles)[0] for f in FAMILIES})
@@ -114,7 +117,7 @@ def main() -> None:
     arm = print_table("ARM CPU grids (3 full 16-point grids, Raspberry Pi 4: ArmNN fp32, TFLite fp32, TFLite uint8)",
                       grid_rows, KS)  # fmt: skip
     if args.points_per_config:
-        print_per_config(grid_rows, KS)
+        print_per_config(grid_rows, KS, settings)
     print_table("All ARM CPU configurations (+ Pixel 3 TFLite 4 points, Pixel 2 TFLite 2 points)", arm_rows, KS)
     goals(arm)
 
@@ -122,13 +125,13 @@ def main() -> None:
     print_table("NVIDIA GPU points (Jetson TX2: TensorRT, TF-TRT, TensorFlow; 1.0-224, 0.5-160, 0.25-128 each)",
                 gpu_rows, (1, 2))  # fmt: skip
     if args.points_per_config:
-        print_per_config(gpu_rows, (1, 2))
+        print_per_config(gpu_rows, (1, 2), settings)
 
     if args.issue_pair:
         rows = [r for r in configuration_loo("arm-cpu", profiles, (2,), ISSUE_RECIPE) if is_grid(r.group)]
         print_table("ARM CPU grids, k=2 calibrated on 1.0-224 and 0.25-128 instead", rows, (2,))
         if args.points_per_config:
-            print_per_config(rows, (2,))
+            print_per_config(rows, (2,), settings)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,10 @@ import pytest
 from hwsearch.arch import Arch, Stage, Stem, mobilenet_v1
 from hwsearch.latency import family_pool, family_profiles
 from hwsearch.latency._checks import compute_check, digest, family_check, shipped_checks
-from hwsearch.latency._corpus import ConfigGroup
-from hwsearch.latency._crossval import CV_KS, choose_hyper, loo_rows, structural_center, summarize
+from hwsearch.latency._corpus import ConfigGroup, runtime_setting
+from hwsearch.latency._crossval import CV_KS, choose_hyper, holdout_rows, loo_rows, structural_center, summarize
 from hwsearch.latency._features import TERMS, relative_matrix
-from hwsearch.latency._fitting import Hyper, fit_hierarchy, fit_terms, log_model, predict, spread
+from hwsearch.latency._fitting import Hyper, configuration_prior, fit_hierarchy, fit_terms, log_model, predict, spread
 
 GRID = [mobilenet_v1(a, r) for a in (0.25, 0.5, 0.75, 1.0) for r in (128, 160, 192, 224)]
 # The family's true shape: ms of each term on 1.0-224 (MACs, activations, weights, layers, network).
@@ -30,7 +30,7 @@ def _deeper() -> list[Arch]:
 
 
 def _family(n_configs: int, spread_sd: float, seed: int, noise: float = 0.0,
-            true_ms: np.ndarray = TRUE_MS) -> list[ConfigGroup]:  # fmt: skip
+            true_ms: np.ndarray = TRUE_MS, setting: str | None = None) -> list[ConfigGroup]:  # fmt: skip
     """Configurations drawn around ``true_ms`` (log sd ``spread_sd``), each at its own level, timed on the grid."""
     rng = np.random.default_rng(seed)
     archs = GRID + _deeper()
@@ -40,7 +40,8 @@ def _family(n_configs: int, spread_sd: float, seed: int, noise: float = 0.0,
         z = np.log(true_ms) + rng.normal(0.0, spread_sd, len(TERMS)) + rng.normal(0.0, 1.0)
         ms = predict(z, rel) * np.exp(rng.normal(0.0, noise, len(archs)))
         sources = ("synthetic",) * len(archs)
-        groups.append(ConfigGroup(f"synthetic-{g}", "arm-cpu", tuple(archs), tuple(ms.tolist()), sources))
+        name = f"synthetic-{setting}-{g}"
+        groups.append(ConfigGroup(name, "arm-cpu", tuple(archs), tuple(ms.tolist()), sources, setting))
     return groups
 
 
@@ -51,7 +52,7 @@ def _shares(z: np.ndarray) -> np.ndarray:
 
 def test_a_synthetic_family_with_known_parameters_is_recovered():
     groups = _family(8, spread_sd=0.05, seed=1)
-    hyper = Hyper(0.05, 1.0, 0.01)
+    hyper = Hyper(0.05, 1.0, 0.01, 0.0)
     mean, _ = fit_hierarchy([(relative_matrix(g.archs), np.array(g.latency_ms)) for g in groups], hyper,
                             structural_center("arm-cpu"))  # fmt: skip
     recovered, truth = _shares(mean), _shares(np.log(TRUE_MS))
@@ -67,7 +68,7 @@ def test_a_per_layer_floor_that_binds_on_small_networks_is_recovered():
     work_only = predict(np.log(floor_ms * np.array([1.0, 1.0, 1.0, 1e-6, 1.0])), rel)
     assert predict(np.log(floor_ms), rel) > 1.3 * work_only  # the floor binds on the smallest network
     data = [(relative_matrix(g.archs), np.array(g.latency_ms)) for g in groups]
-    mean, _ = fit_hierarchy(data, Hyper(0.05, 1.0, 0.01), structural_center("arm-cpu"))
+    mean, _ = fit_hierarchy(data, Hyper(0.05, 1.0, 0.01, 0.0), structural_center("arm-cpu"))
     assert np.allclose(_shares(mean), _shares(np.log(floor_ms)), rtol=0.1)
 
 
@@ -91,7 +92,7 @@ def test_layers_of_padding_cost_nothing():
 
 def test_one_point_calibrates_the_level_of_a_known_shape():
     groups = _family(8, spread_sd=0.05, seed=2)
-    hyper = Hyper(0.05, 1.0, 0.01)
+    hyper = Hyper(0.05, 1.0, 0.01, 0.0)
     mean, mean_cov = fit_hierarchy([(relative_matrix(g.archs), np.array(g.latency_ms)) for g in groups], hyper,
                                    structural_center("arm-cpu"))  # fmt: skip
     slower = np.log(TRUE_MS * 2.3)  # the family's shape on a board 2.3x slower
@@ -114,8 +115,50 @@ def test_adding_a_point_never_raises_the_cross_validated_error():
 def test_the_predictor_beats_the_macs_line_on_a_family_unlike_macs(k):
     groups = _family(6, spread_sd=0.5, seed=4, noise=0.02)
     center = structural_center("arm-cpu")
-    summary = summarize(loo_rows(groups, Hyper(1.0, 3.0, 0.03), center, ks=(k,)), k)
+    summary = summarize(loo_rows(groups, Hyper(1.0, 3.0, 0.03, 0.0), center, ks=(k,)), k)
     assert summary.mae_pct < summary.macs_mae_pct
+
+
+@pytest.mark.parametrize(
+    ("runtime", "precision", "threads", "setting"),
+    [("ArmNN 19.08 Neon (TFLite model)", "fp32", "4 (all cores)", "armnn fp32"),
+     ("TFLite 1.15 (no XNNPACK)", "uint8", "4 (all cores)", "tflite int8"),
+     ("TFLite + XNNPACK", "fp32", 4, "xnnpack fp32"), ("tflite-1.15", "fp32", None, "tflite fp32"),
+     ("ncnn benchncnn (2023)", "fp32", "1", "ncnn fp32, 1 thread"), ("tf-trt-1.8", "fp16", None, "tf-trt fp16"),
+     ("Paddle Inference v2.3 + TensorRT 8.0.3", "fp16", "GPU", "tensorrt fp16"),
+     ("my-own-runtime", "fp32", 4, None), ("TFLite GPU delegate", "fp32/fp16", "GPU", None)],
+)  # fmt: skip
+def test_a_runtime_setting_is_read_from_the_configuration_words(runtime, precision, threads, setting):
+    assert runtime_setting(runtime, precision, threads) == setting
+
+
+def _two_settings(seed: int) -> tuple[list[ConfigGroup], ConfigGroup]:
+    """Two runtime settings whose shapes differ (one streams its weights, one has a floor), and
+    a held-out configuration of the first; the first setting has a single other configuration."""
+    streams = TRUE_MS * np.array([1.0, 0.6, 8.0, 1.0, 1.0])
+    floors = TRUE_MS * np.array([1.0, 1.4, 0.1, 12.0, 1.0])
+    first = _family(2, spread_sd=0.05, seed=seed, noise=0.01, true_ms=streams, setting="a fp32")
+    others = _family(3, spread_sd=0.05, seed=seed + 1, noise=0.01, true_ms=floors, setting="b fp32")
+    return [first[0], *others], first[1]
+
+
+def test_a_configuration_in_a_shared_setting_borrows_that_settings_shape():
+    others, held = _two_settings(seed=6)
+    center = structural_center("arm-cpu")
+
+    def error(share: float) -> float:
+        return summarize(holdout_rows(held, others, Hyper(1.0, 3.0, 0.01, share), center, ks=(2,)), 2).mae_pct
+
+    assert error(0.9) < 0.5 * error(0.0)
+
+
+def test_settings_change_nothing_when_ignored_or_unknown():
+    others, _ = _two_settings(seed=7)
+    data = [(relative_matrix(g.archs), np.array(g.latency_ms)) for g in others]
+    center = structural_center("arm-cpu")
+    ignored = configuration_prior(data, Hyper(1.0, 3.0, 0.01, 0.0), center, [g.setting for g in others], "a fp32")
+    unknown = configuration_prior(data, Hyper(1.0, 3.0, 0.01, 0.9), center, [None] * len(data), None)
+    assert np.allclose(ignored[0], unknown[0]) and np.allclose(ignored[1], unknown[1])
 
 
 @pytest.mark.parametrize("family", ["arm-cpu", "nvidia-gpu"])

@@ -73,6 +73,16 @@ def test_each_configuration_is_fitted_without_itself_in_its_prior():
     assert default.config.name == "ncnn" and len(default.points) == 1
 
 
+def test_a_prior_is_drawn_toward_other_boards_in_the_same_runtime_setting():
+    pixel3 = fit_predictor(load_device("pixel-3")).prior  # TFLite fp32 on 4 threads
+    assert pixel3.setting == "tflite fp32"
+    assert pixel3.mates == ("raspberry-pi-4 / TFLite 1.15 (no XNNPACK) fp32, 4 (all cores) threads",)
+    assert "drawn toward 1 configuration in its runtime setting (tflite fp32)" in pixel3.describe()
+    pixel2 = fit_predictor(load_device("pixel-2")).prior  # one thread: a regime of its own
+    assert (pixel2.setting, pixel2.mates) == ("tflite fp32, 1 thread", ())
+    assert fit_predictor(load_device("raspberry-pi-4:armnn")).prior.mates == ()
+
+
 def test_the_nvidia_prior_draws_on_every_published_nvidia_point():
     prior = fit_family("nvidia-gpu", family_profiles())
     assert len(prior.groups) == 3  # the TX2's TensorRT, TF-TRT and TensorFlow configurations shape it

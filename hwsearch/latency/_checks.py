@@ -26,6 +26,7 @@ from hwsearch.latency._crossval import (
     RECIPE,
     SELECT_KS,
     STRUCTURAL,
+    UNTESTED_SETTING_SHARE,
     FamilyCheck,
     choose_hyper,
     nested_rows,
@@ -35,7 +36,7 @@ from hwsearch.latency._crossval import (
 from hwsearch.latency._fitting import CENTER_SD, LEVEL_SD, Hyper
 
 CHECKS_FILE = "predictor_checks.json"
-METHOD_VERSION = 1  # bump when the model or the cross-validation changes in a way the digest cannot see
+METHOD_VERSION = 2  # bump when the model or the cross-validation changes in a way the digest cannot see
 
 
 def digest(family: str, groups: Sequence[ConfigGroup]) -> str:
@@ -43,7 +44,9 @@ def digest(family: str, groups: Sequence[ConfigGroup]) -> str:
     payload = {
         "version": METHOD_VERSION, "family": family, "structural": STRUCTURAL[family], "grid": repr(HYPER_GRID),
         "recipe": RECIPE, "ks": CV_KS, "select": SELECT_KS, "level_sd": LEVEL_SD, "center_sd": CENTER_SD,
-        "groups": [[g.name, [[a.to_str(), t] for a, t in zip(g.archs, g.latency_ms, strict=True)]] for g in groups],
+        "untested_setting_share": UNTESTED_SETTING_SHARE,
+        "groups": [[g.name, g.setting, [[a.to_str(), t] for a, t in zip(g.archs, g.latency_ms, strict=True)]]
+                   for g in groups],
     }  # fmt: skip
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 

@@ -8,10 +8,16 @@ Two sources, merged figure by figure:
 * the ``calibration`` points of every loadable profile (a user's own profile may cite
   figures the tables lack).
 
-A *configuration group* is one device in one runtime setting (device, processor,
+A *configuration group* is one device in one runtime configuration (device, processor,
 runtime, precision, threads as the source states them). A group with a single network
 fixes only its own level and says nothing of the shape, so only groups with at least two
 networks shape a family prior; the others are counted, not fitted.
+
+Each group also carries its *runtime setting* (:func:`runtime_setting`): the kernel library
+its runtime's name reveals, its precision and whether it runs on one thread, e.g.
+``tflite fp32`` or ``ncnn fp32, 1 thread``. Configurations in the same setting on other
+boards share one level of the family prior (:mod:`hwsearch.latency._fitting`); a runtime
+whose name reveals no library known here has no setting and draws on the family alone.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from functools import lru_cache
 from importlib import resources
 
 from hwsearch.arch import Arch, mobilenet_v1
-from hwsearch.devices import DeviceProfile, available_devices, load_device
+from hwsearch.devices import DeviceProfile, RuntimeSpec, available_devices, load_device
 from hwsearch.errors import HwsearchError
 from hwsearch.latency._points import Point, published_points
 
@@ -41,6 +47,16 @@ PRIOR_POOL: dict[str, tuple[str, ...]] = {
 _KEY_LINE = re.compile(r"^#\s+([A-Z]+[0-9]+)\s*=?\s+(.*)$")
 _ARM_CPU = re.compile(r"Cortex|ARM|Kryo|Snapdragon|Kirin|\bA1[12]\b|Raspberry", re.IGNORECASE)
 _NVIDIA_GPU = re.compile(r"NVIDIA|Maxwell|Pascal|Volta", re.IGNORECASE)
+# The kernel library a runtime's name reveals; the first match wins, so ArmNN figures that
+# name the TFLite model they ran are ArmNN's, "TFLite (no XNNPACK)" is TFLite's, and a
+# TensorRT engine built by another framework is TensorRT's.
+_LIBRARIES = tuple((name, re.compile(pattern, re.IGNORECASE)) for name, pattern in (
+    ("armnn", r"arm\s?nn"), ("xnnpack", r"(?<!no )xnnpack"), ("ncnn", r"ncnn"), ("tf-trt", r"tf-trt"),
+    ("tensorrt", r"tensorrt"), ("onednn", r"onednn|(?<!no )mkldnn"), ("paddle-lite", r"paddle-lite"),
+    ("paddle", r"paddle"), ("tvm", r"\btvm\b"), ("snpe", r"\bsnpe\b"), ("onnxruntime", r"onnx\s?runtime"),
+    ("tflite", r"tflite|tensorflow lite"), ("tensorflow", r"tensorflow"),
+))  # fmt: skip
+_PRECISIONS = {"fp32": "fp32", "fp16": "fp16", "int8": "int8", "uint8": "int8"}
 
 
 @dataclass(frozen=True)
@@ -65,6 +81,21 @@ class Figure:
 def figure_key(arch: Arch, latency_ms: float) -> tuple[str, float]:
     """``(arch string, latency rounded to 1e-6 ms)``: the same figure wherever it is copied."""
     return arch.to_str(), round(float(latency_ms), 6)
+
+
+def runtime_setting(runtime: str, precision: str, threads: str | int | None) -> str | None:
+    """``tflite fp32`` or ``ncnn fp32, 1 thread``: what a configuration's own words say of how it
+    computes; None when the runtime names no known kernel library or the precision is unclear.
+
+    One thread is its own regime (no threads to start or synchronise); any other count,
+    or none stated, is not told apart.
+    """
+    library = next((name for name, pattern in _LIBRARIES if pattern.search(runtime)), None)
+    bits = _PRECISIONS.get(precision.strip().lower())
+    if library is None or bits is None:
+        return None
+    single = re.fullmatch(r"\s*1(\s.*)?", str(threads or "")) is not None
+    return f"{library} {bits}" + (", 1 thread" if single else "")
 
 
 def figure_family(device: str, processor: str, threads: str) -> str | None:
@@ -130,6 +161,7 @@ class ConfigGroup:
     archs: tuple[Arch, ...]
     latency_ms: tuple[float, ...]
     sources: tuple[str, ...]
+    setting: str | None = None  # its runtime_setting; None: unknown
 
     @property
     def keys(self) -> frozenset[tuple[str, float]]:
@@ -142,9 +174,9 @@ class ConfigGroup:
         return len({a.to_str() for a in self.archs})
 
 
-def _group(name: str, family: str, items: Sequence[tuple[Arch, float, str]]) -> ConfigGroup:
+def _group(name: str, family: str, items: Sequence[tuple[Arch, float, str]], setting: str | None) -> ConfigGroup:
     archs, times, sources = zip(*items, strict=True)
-    return ConfigGroup(name, family, tuple(archs), tuple(times), tuple(sources))
+    return ConfigGroup(name, family, tuple(archs), tuple(times), tuple(sources), setting)
 
 
 def reference_groups() -> list[ConfigGroup]:
@@ -157,7 +189,8 @@ def reference_groups() -> list[ConfigGroup]:
         family = figure_family(device, processor, threads)
         if family is not None:
             label = f"{device} / {runtime} {precision}" + (f", {threads} threads" if threads else "")
-            out.append(_group(label, family, [(f.arch, f.latency_ms, f.source) for f in figures]))
+            setting = runtime_setting(runtime, precision, threads)
+            out.append(_group(label, family, [(f.arch, f.latency_ms, f.source) for f in figures], setting))
     return out
 
 
@@ -167,8 +200,14 @@ def profile_groups(profiles: Sequence[DeviceProfile], family_of: dict[str, str])
     for profile in profiles:
         for p in published_points(profile):
             grouped.setdefault((profile.name, p.config.label()), []).append(p)
-    return [_group(f"{name} / {label}", family_of[name], [(p.arch, p.latency_ms, p.source) for p in points])
+    return [_group(f"{name} / {label}", family_of[name], [(p.arch, p.latency_ms, p.source) for p in points],
+                   config_setting(points[0].config))
             for (name, label), points in grouped.items()]  # fmt: skip
+
+
+def config_setting(config: RuntimeSpec) -> str | None:
+    """The :func:`runtime_setting` of a profile's configuration."""
+    return runtime_setting(config.name, config.precision, config.threads)
 
 
 def loadable_profiles(include: DeviceProfile | None = None) -> list[DeviceProfile]:
@@ -202,6 +241,6 @@ def family_groups(
         fresh = [(a, t, s) for a, t, s in zip(g.archs, g.latency_ms, g.sources, strict=True)
                  if figure_key(a, t) not in known]  # fmt: skip
         if fresh:
-            groups.append(_group(g.name, g.family, fresh))
+            groups.append(_group(g.name, g.family, fresh, g.setting))
     kept = [g for g in groups if not (g.keys & exclude)]
     return [g for g in kept if g.networks >= 2], [g for g in kept if g.networks < 2]

@@ -8,8 +8,9 @@ least-squares line in MACs), the baseline every prediction must beat.
 
 This one procedure
 
-* chooses the prior's strength and the noise level (:func:`choose_hyper`: the
-  :class:`~hwsearch.latency._fitting.Hyper` with the lowest cross-validated error),
+* chooses the prior's strength, how much a runtime setting explains and the noise level
+  (:func:`choose_hyper`: the :class:`~hwsearch.latency._fitting.Hyper` with the lowest
+  cross-validated error),
 * gives every prediction its expected error at its number of points
   (:class:`FamilyCheck`, from the nested rows; :mod:`hwsearch.latency._checks`), and
 * prints the tables of ``benchmarks/predictor_loo.py`` (:func:`nested_rows`: the
@@ -31,7 +32,7 @@ from hwsearch.arch import Arch, mobilenet_v1
 from hwsearch.cost import count_cost
 from hwsearch.latency._corpus import ConfigGroup
 from hwsearch.latency._features import relative_matrix
-from hwsearch.latency._fitting import Hyper, fit_hierarchy, fit_terms, predict, spread
+from hwsearch.latency._fitting import Hyper, configuration_prior, fit_terms, predict
 from hwsearch.stats import spearman
 
 # The order to measure a new board in: 1.0-224 sets the level; 0.25-224 (same resolution,
@@ -43,10 +44,17 @@ RECIPE: Recipe = ((1.0, 224), (0.25, 224), (1.0, 128), (0.25, 128), (0.5, 160), 
                                          (0.5, 224), (0.75, 128))  # fmt: skip
 CV_KS = (1, 2, 3, 4, 6, 8)
 SELECT_KS = (1, 2, 4)  # the k the hyperparameters are chosen for (each weighs the same)
+# How much of the spread between configurations their runtime setting explains: none, or most.
+SETTING_SHARES = (0.0, 0.9)
+# Where no two configurations of a pool share a setting, cross-validation cannot tell the
+# share; then the setting is trusted, as across the published grids the shape differs far
+# more between runtimes than between boards (the full ARM pool's check chooses it too).
+UNTESTED_SETTING_SHARE = 0.9
 # From a tight prior (every configuration shaped like the family mean) to a loose one.
-HYPER_GRID = tuple(Hyper(sd, sec, noise) for sd in (0.5, 1.0, 2.0, 4.0, 8.0) for sec in (1.0, 3.0)
-                   for noise in (0.03, 0.1))  # fmt: skip
-DEFAULT_HYPER = Hyper(2.0, 3.0, 0.03)  # when a family has too few configurations to cross-validate
+HYPER_GRID = tuple(Hyper(sd, sec, noise, share) for sd in (0.5, 1.0, 2.0, 4.0, 8.0) for sec in (1.0, 3.0)
+                   for noise in (0.03, 0.1) for share in SETTING_SHARES)  # fmt: skip
+# When a family has too few configurations to cross-validate.
+DEFAULT_HYPER = Hyper(2.0, 3.0, 0.03, UNTESTED_SETTING_SHARE)
 # Structural shares of the reference network's time before any data (the family fit moves them).
 STRUCTURAL: dict[str, tuple[float, ...]] = {
     "arm-cpu": (0.6, 0.35, 0.02, 0.005, 0.005),
@@ -121,9 +129,10 @@ def holdout_rows(
     ks: Sequence[int] = CV_KS,
     recipe: Recipe = RECIPE,
 ) -> list[CvRow]:
-    """``held`` predicted at each ``k`` from a prior fitted to ``others`` only."""
-    mu, mu_cov = fit_hierarchy([_fit_data(g) for g in others], hyper, center)
-    cov = spread(hyper) + mu_cov
+    """``held`` predicted at each ``k`` from a prior fitted to ``others`` only (drawn around the
+    mean of ``held``'s runtime setting when one of ``others`` shares it)."""
+    settings = [g.setting for g in others]
+    mu, cov = configuration_prior([_fit_data(g) for g in others], hyper, center, settings, held.setting)
     rel, y = _fit_data(held)
     macs = np.array([count_cost(a).macs for a in held.archs], dtype=float)
     rows = []
@@ -158,12 +167,22 @@ def score(rows: Sequence[CvRow]) -> float:
     return float(np.mean([np.mean(v) for v in cells.values()])) if cells else float("nan")
 
 
+def settings_shared(groups: Sequence[ConfigGroup]) -> bool:
+    """Whether two of ``groups`` share a runtime setting (else no fold can test the setting share)."""
+    settings = [g.setting for g in groups if g.setting is not None]
+    return len(set(settings)) < len(settings)
+
+
 def choose_hyper(groups: Sequence[ConfigGroup], center: np.ndarray, ks: Sequence[int] = SELECT_KS) -> Hyper:
-    """The :data:`HYPER_GRID` entry with the lowest leave-one-configuration-out error over ``groups``."""
+    """The :data:`HYPER_GRID` entry with the lowest leave-one-configuration-out error over ``groups``
+    (with :data:`UNTESTED_SETTING_SHARE` where no two of them share a runtime setting: every
+    share then gives the same folds)."""
     if len(groups) < 2:
         return DEFAULT_HYPER
-    scored = [(score(loo_rows(groups, h, center, ks)), i) for i, h in enumerate(HYPER_GRID)]
-    return HYPER_GRID[min(scored)[1]]
+    shared = settings_shared(groups)
+    grid = [h for h in HYPER_GRID if shared or h.setting_share == UNTESTED_SETTING_SHARE]
+    scored = [(score(loo_rows(groups, h, center, ks)), i) for i, h in enumerate(grid)]
+    return grid[min(scored)[1]]
 
 
 def nested_rows(

@@ -16,6 +16,7 @@ import numpy as np
 
 from hwsearch.arch import mobilenet_v1
 from hwsearch.devices import DeviceProfile
+from hwsearch.latency._corpus import config_setting
 from hwsearch.latency._crossval import CV_KS, RECIPE, CvRow, Recipe, nested_rows, structural_center
 from hwsearch.latency._points import Point, direct_points, target_config
 from hwsearch.latency._predictor import default_family, family_pool, fit_device, fit_family
@@ -51,7 +52,7 @@ def device_loo(profile: DeviceProfile, profiles: Sequence[DeviceProfile]) -> lis
     if len(points) < 2:
         return []
     config = target_config(profile)
-    prior = fit_family(default_family(profile), profiles, exclude=points)
+    prior = fit_family(default_family(profile), profiles, exclude=points, setting=config_setting(config))
     rows = []
     for i, held in enumerate(points):
         rest = points[:i] + points[i + 1 :]

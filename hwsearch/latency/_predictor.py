@@ -7,7 +7,9 @@ layers, a per-network cost). ``T_j`` are fitted in log space:
 * **Family prior** (``arm-cpu``, ``nvidia-gpu``; ``x86-cpu`` borrows the ARM shapes): a
   hierarchical fit over every published configuration of the family with at least two
   networks (:mod:`hwsearch.latency._corpus`), each with its own ``T``, all drawn around a
-  shared mean shape (:mod:`hwsearch.latency._fitting`). The prior's strength and the noise
+  shared mean shape (:mod:`hwsearch.latency._fitting`); configurations in the device's
+  runtime setting (kernel library, precision, one thread or more) on other boards pull its
+  prior toward their own shape. The prior's strength, the setting's share and the noise
   level are chosen by leave-one-configuration-out cross-validation
   (:mod:`hwsearch.latency._crossval`).
 * **Device**: the MAP ``T`` from the device's own points under that prior. One point sets
@@ -31,10 +33,10 @@ from hwsearch.arch import Arch
 from hwsearch.devices import DeviceProfile, RuntimeSpec
 from hwsearch.errors import MeasurementError
 from hwsearch.latency._checks import family_check
-from hwsearch.latency._corpus import ConfigGroup, family_groups, figure_key, loadable_profiles
+from hwsearch.latency._corpus import ConfigGroup, config_setting, family_groups, figure_key, loadable_profiles
 from hwsearch.latency._crossval import FamilyCheck, structural_center
 from hwsearch.latency._features import REFERENCE, TERMS, counts, relative_matrix
-from hwsearch.latency._fitting import Hyper, fit_hierarchy, fit_terms, predict, spread
+from hwsearch.latency._fitting import Hyper, configuration_prior, fit_terms, predict, shared_settings
 from hwsearch.latency._points import Point, direct_points, target_config
 from hwsearch.measurement import Measurement, utc_now
 
@@ -63,10 +65,15 @@ class FamilyPrior:
     groups: tuple[str, ...]  # the configurations that shaped it
     points: int
     level_only: int  # single-network configurations: they fix only their own level
+    setting: str | None  # the device's runtime setting
+    mates: tuple[str, ...]  # the configurations in that setting that its prior is drawn toward
 
     def describe(self) -> str:
         """The prior in words."""
-        return (f"{self.family} prior from {len(self.groups)} configurations ({self.points} points); "
+        mates = len(self.mates)
+        plural = "s" if mates != 1 else ""
+        drawn = f", drawn toward {mates} configuration{plural} in its runtime setting ({self.setting})" if mates else ""
+        return (f"{self.family} prior from {len(self.groups)} configurations ({self.points} points){drawn}; "
                 f"{self.level_only} single-network configurations fix only their own level")  # fmt: skip
 
 
@@ -77,24 +84,30 @@ def family_pool(family: str, profiles: Sequence[DeviceProfile]) -> tuple[list[Co
 
 @lru_cache(maxsize=64)
 def _prior(
-    family: str, shaping: tuple[ConfigGroup, ...], kept: tuple[ConfigGroup, ...], level_only: int
-) -> FamilyPrior:
+    family: str, shaping: tuple[ConfigGroup, ...], kept: tuple[ConfigGroup, ...], level_only: int,
+    setting: str | None,
+) -> FamilyPrior:  # fmt: skip
     check = family_check(family, shaping)  # hyperparameters and expected errors: the whole family
-    mean, mean_cov = fit_hierarchy(
-        [(relative_matrix(g.archs), np.array(g.latency_ms)) for g in kept], check.hyper, structural_center(family)
-    )
+    settings = [g.setting for g in kept]
+    data = [(relative_matrix(g.archs), np.array(g.latency_ms)) for g in kept]
+    mean, cov = configuration_prior(data, check.hyper, structural_center(family), settings, setting)
     points = sum(len(g.archs) for g in kept)
-    cov = spread(check.hyper) + mean_cov
-    return FamilyPrior(family, mean, cov, check.hyper, check, tuple(g.name for g in kept), points, level_only)
+    shared = setting in shared_settings(settings, setting, check.hyper)
+    mates = tuple(g.name for g in kept if shared and g.setting == setting)
+    names = tuple(g.name for g in kept)
+    return FamilyPrior(family, mean, cov, check.hyper, check, names, points, level_only, setting, mates)
 
 
-def fit_family(family: str, profiles: Sequence[DeviceProfile], exclude: Sequence[Point] = ()) -> FamilyPrior:
-    """``family``'s prior from every published point, leaving out configurations that hold any of ``exclude``."""
+def fit_family(
+    family: str, profiles: Sequence[DeviceProfile], exclude: Sequence[Point] = (), setting: str | None = None
+) -> FamilyPrior:
+    """``family``'s prior from every published point, leaving out configurations that hold any of
+    ``exclude``, for a device in runtime ``setting`` (None: unknown, the family's prior alone)."""
     shaping, single = family_pool(family, profiles)
     keys = frozenset(figure_key(p.arch, p.latency_ms) for p in exclude)
     kept = tuple(g for g in shaping if not (g.keys & keys))
     level_only = sum(1 for g in single if not (g.keys & keys))
-    return _prior(family, tuple(shaping), kept, level_only)
+    return _prior(family, tuple(shaping), kept, level_only, setting)
 
 
 @dataclass(frozen=True, eq=False)
@@ -185,11 +198,12 @@ def fit_device(
 def fit_predictor(profile: DeviceProfile, *, profiles: Sequence[DeviceProfile] | None = None) -> DevicePredictor:
     """The predictor of ``profile`` from its direct points and its family's prior.
 
-    The prior leaves out every configuration that holds one of the device's own points.
+    The prior leaves out every configuration that holds one of the device's own points, and
+    is drawn toward the others in the device's runtime setting.
     ``profiles`` are the family's profiles (default: every profile in the profile folders).
     """
     config = target_config(profile)
     points = direct_points(profile)
     pool = family_profiles(profile) if profiles is None else profiles
-    prior = fit_family(default_family(profile), pool, exclude=points)
+    prior = fit_family(default_family(profile), pool, exclude=points, setting=config_setting(config))
     return fit_device(profile, points, config, prior)
