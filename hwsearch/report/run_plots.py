@@ -6,6 +6,8 @@ carries its trial number, and an estimated latency carries its expected error.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
@@ -37,11 +39,29 @@ def _baselines(ax: Axes, rows: pd.DataFrame, column: str = "accuracy_pct") -> No
 
 
 def label_points(ax: Axes, xs: pd.Series, ys: pd.Series, numbers: pd.Series, color: str = "C3") -> None:
-    """``#N`` beside each point, up and to the left: along a front that climbs to the right, that side is free."""
-    for x, y, number in zip(xs, ys, numbers, strict=True):
-        ax.annotate(trial_label(number), (x, y), textcoords="offset points", xytext=(-9, 6), ha="right",
-                    va="bottom", fontsize=7.5, color=color, zorder=6,
+    """``#N`` beside each point, up and to the left: along a front that climbs to the right, that side is free.
+
+    A point that sits close to the one labelled before it gets its label below and to the right, so
+    that neighbours' numbers do not cover each other.
+    """
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    log_x = ax.get_xscale() == "log"
+
+    def where(x: float, y: float) -> tuple[float, float]:  # position as fractions of the axes
+        fx = (math.log10(x) - math.log10(x0)) / (math.log10(x1) - math.log10(x0)) if log_x else (x - x0) / (x1 - x0)
+        return fx, (y - y0) / (y1 - y0)
+
+    previous: tuple[float, float] | None = None
+    flipped = False
+    for x, y, number in sorted(zip(xs, ys, numbers, strict=True)):
+        here = where(x, y)
+        near = previous is not None and abs(here[0] - previous[0]) < 0.06 and abs(here[1] - previous[1]) < 0.06
+        flipped = near and not flipped
+        offset, ha, va = ((9, -6), "left", "top") if flipped else ((-9, 6), "right", "bottom")
+        ax.annotate(trial_label(number), (x, y), textcoords="offset points", xytext=offset, ha=ha, va=va,
+                    fontsize=7.5, color=color, zorder=6,
                     bbox={"boxstyle": "round,pad=0.12", "fc": "white", "ec": "none", "alpha": 0.75})  # fmt: skip
+        previous = here
 
 
 def grid_note(rank: GridRank | None, budget: str, baselines: int) -> str:
