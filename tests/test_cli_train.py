@@ -140,3 +140,14 @@ def test_the_run_report_shows_the_training(searched, trained):
         text = (searched / page).read_text()
         assert f"trained: #{summary['trial']} for 1 epochs" in text
         assert f"{summary['test_accuracy_pct']:.2f}% test accuracy" in text and str(trained.resolve()) in text
+
+
+def test_the_trained_model_is_timed_on_an_agent(trained, tmp_path, capsys, monkeypatch):
+    from tests._latency_support import running_agent, write_profile
+
+    monkeypatch.setenv("HWSEARCH_LATENCY_CACHE", str(tmp_path / "cache.sqlite"))
+    device = str(write_profile(tmp_path))
+    with running_agent() as server:  # a real agent on 127.0.0.1: it runs static shapes only
+        assert main(["latency", "--onnx", str(trained / "model.onnx"), "--device", device, "--agent", server.url]) == 0
+    out = capsys.readouterr().out
+    assert "batch axis fixed at 1" in out and f"measured on agent {server.url}" in out and "source: measured" in out

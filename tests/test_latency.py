@@ -381,3 +381,27 @@ def test_only_the_latency_package_imports_onnxruntime():
     code = "import sys, hwsearch.latency; print(sorted(m for m in ('torch', 'onnxruntime') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
+
+
+def test_batch_one_fixes_only_a_symbolic_batch_axis():
+    import onnx
+    from onnx import TensorProto, helper
+
+    from hwsearch.arch import mobilenet_v1
+    from hwsearch.export import export_onnx
+    from hwsearch.latency import batch_one
+
+    arch = mobilenet_v1(0.25, 32, num_classes=10)
+    fixed, changed = batch_one(export_onnx(arch, dynamic_batch=True))
+    model = onnx.load_from_string(fixed)
+    values = (*model.graph.input, *model.graph.output)
+    dims = [[d.dim_value or d.dim_param for d in v.type.tensor_type.shape.dim] for v in values]
+    assert changed and dims == [[1, 3, 32, 32], [1, 10]]
+    static = export_onnx(arch)
+    assert batch_one(static) == (static, False)
+    node = helper.make_node("Relu", ["x"], ["y"])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "h"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "h"])])  # fmt: skip
+    odd = helper.make_model(graph).SerializeToString()
+    assert batch_one(odd) == (odd, False)  # a symbolic axis other than the batch stays, to be refused by name
+    assert batch_one(b"not onnx") == (b"not onnx", False)

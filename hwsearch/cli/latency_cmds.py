@@ -80,15 +80,17 @@ def cmd_latency(args: argparse.Namespace) -> int:
 
 def _latency_of_file(args: argparse.Namespace, device: DeviceProfile, agent: AgentClient | None) -> int:
     from hwsearch.errors import ArchError
-    from hwsearch.latency import measure_model
+    from hwsearch.latency import batch_one, measure_model
 
     if args.arch is not None or args.alpha is not None or args.resolution is not None:
         raise ArchError("give either --onnx FILE or an architecture, not both", value=str(args.onnx))
     if args.source not in (None, "measured"):
         raise ArchError(f"--source {args.source} needs an architecture: a file can only be measured",
                         value=args.source)  # fmt: skip
-    m = measure_model(args.onnx.read_bytes(), device, agent=agent)
-    console().print(f"{args.onnx} ({args.onnx.stat().st_size:,} bytes)")
+    model_bytes, pinned = batch_one(args.onnx.read_bytes())
+    m = measure_model(model_bytes, device, agent=agent)
+    batch = "; its batch axis fixed at 1 for timing" if pinned else ""
+    console().print(f"{args.onnx} ({args.onnx.stat().st_size:,} bytes{batch})")
     _print_measurement(m, device, agent)
     console().print(f"source: {m.source} at {m.timestamp}; not cached")
     return 0
