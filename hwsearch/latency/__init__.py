@@ -22,6 +22,7 @@ from hwsearch._lazy import attach
 # private sub-module -> the public names it provides
 _PROVIDERS: dict[str, tuple[str, ...]] = {
     "_measure": ("cache_key", "measure_arch", "measure_model"),
+    "_batch": ("batch_one",),
     "_cache": ("CACHE_ENV", "DEFAULT_CACHE", "CacheKey", "LatencyCache", "default_cache_path"),
     "_client": ("AgentClient",),
     "_agent": (
@@ -118,6 +119,7 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
         lut_path,
         plan_jobs,
     )
+    from hwsearch.latency._batch import batch_one
     from hwsearch.latency._measure import cache_key, measure_arch, measure_model
     from hwsearch.latency._onnx_check import check_onnx_bytes
     from hwsearch.latency._points import (
