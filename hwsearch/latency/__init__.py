@@ -94,6 +94,7 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
         serve,
         serve_parsed,
     )
+    from hwsearch.latency._batch import batch_one
     from hwsearch.latency._cache import CACHE_ENV, DEFAULT_CACHE, CacheKey, LatencyCache, default_cache_path
     from hwsearch.latency._client import AgentClient
     from hwsearch.latency._corpus import ConfigGroup, Figure, figure_family, reference_figures, reference_groups
@@ -119,7 +120,6 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
         lut_path,
         plan_jobs,
     )
-    from hwsearch.latency._batch import batch_one
     from hwsearch.latency._measure import cache_key, measure_arch, measure_model
     from hwsearch.latency._onnx_check import check_onnx_bytes
     from hwsearch.latency._points import (
