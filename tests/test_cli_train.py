@@ -81,8 +81,9 @@ def test_train_writes_every_file_readable_by_others(trained):
     assert [int(r["epoch"]) for r in rows] == [1] and 0 <= float(rows[0]["val_accuracy_pct"]) <= 100
     summary = json.loads((trained / "train.json").read_text())
     assert summary["epochs"] == 1 and summary["arch"].startswith("mbv1_") and "_r32_in1_cls2_" in summary["arch"]
+    assert "normalised as (pixels / 255 - " in summary["input"] and summary["input"].startswith("1 x 32 x 32")
     source = (trained / "model.py").read_text()
-    assert "Weights: trained" in source and "untrained" not in source.split('"""')[1]
+    assert summary["input"] in source and "Weights: trained" in source and "untrained" not in source.split('"""')[1]
 
 
 def test_training_is_recorded_in_the_study(searched, trained):

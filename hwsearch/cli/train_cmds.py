@@ -78,7 +78,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     from hwsearch.data import load_dataset
     from hwsearch.proxy.budgets import get_budget
     from hwsearch.search import Session, choose_trial
-    from hwsearch.training import CHECKPOINT, summary_of, train_network, trained_arch, training_split, write_trained
+    from hwsearch.training import (
+        CHECKPOINT,
+        input_text,
+        summary_of,
+        train_network,
+        trained_arch,
+        training_split,
+        write_trained,
+    )
 
     settings = _settings(args)
     _check_out(args.out, args.resume)
@@ -116,6 +124,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "Trained by": f"hwsearch train: {len(result.log)} epochs on {result.dataset}, {result.train_images} images",
         "Accuracy": f"{result.test_accuracy_pct:.2f}% on the {result.test_images} test images "
                     f"({result.val_accuracy_pct:.2f}% on the {result.val_images} validation images)",
+        "Input": input_text(result),
         "Searched as": f"trial {trial} of {args.run} ({config.device}), {row.arch}",
     }  # fmt: skip
     extra = {"trial": trial, "run": str(args.run), "device": config.device,

@@ -11,6 +11,6 @@ from hwsearch._lazy import attach
 
 __getattr__, __dir__, __all__ = attach(__name__, {
     "_loop": ("CHECKPOINT", "accuracy_pct", "train_network", "trained_arch", "training_split"),
-    "_outputs": ("LOG_FILE", "SUMMARY_FILE", "summary_of", "write_trained"),
+    "_outputs": ("LOG_FILE", "SUMMARY_FILE", "input_text", "summary_of", "write_trained"),
     "_settings": ("EpochLog", "TrainError", "TrainResult", "TrainSettings"),
 })  # fmt: skip

@@ -227,4 +227,5 @@ class _Trainer:
         return TrainResult(arch=self.net.to_str(), dataset=self.data.name, settings=self.settings, log=log,
                            val_accuracy_pct=val, test_accuracy_pct=accuracy_pct(self.model, x_test, y_test, size),
                            train_images=len(self.x_train), val_images=len(self.x_val), test_images=len(x_test),
-                           resumed_from_epoch=self.resumed_from)  # fmt: skip
+                           resumed_from_epoch=self.resumed_from, pixel_mean=self.stats[0],
+                           pixel_std=self.stats[1])  # fmt: skip

@@ -33,7 +33,15 @@ def summary_of(result: TrainResult, extra: Mapping[str, object]) -> dict[str, ob
     return {**extra, "arch": result.arch, "dataset": result.dataset, "epochs": len(result.log),
             "val_accuracy_pct": result.val_accuracy_pct, "test_accuracy_pct": result.test_accuracy_pct,
             "train_images": result.train_images, "val_images": result.val_images, "test_images": result.test_images,
-            "train_seconds": result.train_seconds, "settings": asdict(result.settings)}  # fmt: skip
+            "train_seconds": result.train_seconds, "settings": asdict(result.settings),
+            "input": input_text(result)}  # fmt: skip
+
+
+def input_text(result: TrainResult) -> str:
+    """What the trained network expects as input."""
+    arch = Arch.from_str(result.arch)
+    return (f"{arch.in_channels} x {arch.resolution} x {arch.resolution} (bilinear resize), normalised as "
+            f"(pixels / 255 - {result.pixel_mean:.4f}) / {result.pixel_std:.4f}")  # fmt: skip
 
 
 def write_trained(out_dir: Path, result: TrainResult, model: MobileNet, facts: Mapping[str, str],

@@ -73,7 +73,8 @@ class TrainResult:
 
     ``val_accuracy_pct`` is on the validation split the search also held out;
     ``test_accuracy_pct`` is on the data set's test split, which neither the search nor the
-    training looked at, so it is the figure to quote.
+    training looked at, so it is the figure to quote. The network expects images resized to its
+    resolution and normalised as ``(pixels / 255 - pixel_mean) / pixel_std``.
     """
 
     arch: str
@@ -86,6 +87,8 @@ class TrainResult:
     val_images: int
     test_images: int
     resumed_from_epoch: int
+    pixel_mean: float
+    pixel_std: float
 
     @property
     def train_seconds(self) -> float:
