@@ -160,7 +160,7 @@ def test_latency_of_a_chosen_configuration_names_it_and_its_error(capsys):
 
 def test_profile_dry_run_and_a_short_build(capsys, calibrated, space, tmp_path):
     assert main(["profile", "--device", calibrated, "--space", space, "--dry-run"]) == 0
-    assert "60 distinct layers + 18 boundary references" in capsys.readouterr().out
+    assert "50 distinct blocks + 16 lead-ins" in capsys.readouterr().out
     assert main(["profile", "--device", calibrated, "--space", space, "--limit", "5"]) == 0
     assert "5 entries measured" in capsys.readouterr().out
     assert (tmp_path / "fast-cpu.lut.csv").is_file()

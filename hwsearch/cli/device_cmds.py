@@ -107,7 +107,8 @@ def cmd_devices(args: argparse.Namespace) -> int:
     out = console()
     out.print(table)
     out.print(
-        "measured: timed on the device; lut: sum of measured layers + fitted overhead; predicted: few-shot model. "
+        "measured: timed on the device; lut: sum of blocks timed in context + fitted overhead; "
+        "predicted: few-shot model. "
         "Expected error: mean |error| cross-validated at the number of points (leave one configuration out), "
         "not the in-sample residual. Choose a configuration with --device NAME:CONFIG."
     )
@@ -183,7 +184,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     total = len(jobs)
     path = args.out or lut_path(device)
     out.print(
-        f"space {space.name}: {layers} distinct layers + {references} boundary references + "
+        f"space {space.name}: {layers} distinct blocks + {references} lead-ins + "
         f"{total - layers - references} anchor networks = {total} entries -> {path}"
     )
     if args.dry_run:

@@ -5,7 +5,8 @@ device; :func:`measure_arch` measures (and caches) one architecture. This packag
 only part of hwsearch that imports onnxruntime.
 
 Everything public is re-exported here from private sub-modules (``_measure``, ``_runtime``,
-``_cache``, ``_agent``, ``_client``, ``_lut``, ``_lut_build``, ``_predictor``, ``_points``,
+``_cache``, ``_agent``, ``_client``, ``_lut``, ``_lut_keys``, ``_lut_model``, ``_lut_kernels``,
+``_lut_build``, ``_predictor``, ``_points``,
 ``_estimate``, ``_validation``, ``_loo``, ``_onnx_check``; the predictor's ``_features``,
 ``_fitting``, ``_corpus`` and ``_crossval``), and loaded only when first used:
 a board that runs just the agent never imports numpy's fitting code, pydantic or the
@@ -46,13 +47,15 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "time_session",
     ),
     "_estimate": ("Estimator", "estimator_for", "latency_for"),
-    "_lut": ("LayerKey", "LayerTable", "LookupTableError", "space_layer_keys", "with_boundaries"),
+    "_lut": ("LayerTable", "LookupTableError"),
+    "_lut_keys": ("BlockKey", "arch_blocks", "space_block_keys", "with_leads"),
+    "_lut_model": ("block_onnx",),
+    "_lut_kernels": ("Kernel", "kernel_mismatches", "model_kernels"),
     "_lut_build": (
         "DEFAULT_ANCHORS",
         "BuildResult",
         "build_table",
         "default_anchors",
-        "layer_onnx",
         "lut_path",
         "plan_jobs",
     ),
@@ -110,16 +113,18 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from hwsearch.latency._estimate import Estimator, estimator_for, latency_for
     from hwsearch.latency._fitting import Hyper
     from hwsearch.latency._loo import LooRow, configuration_loo, device_loo, loo_summary, point_label
-    from hwsearch.latency._lut import LayerKey, LayerTable, LookupTableError, space_layer_keys, with_boundaries
+    from hwsearch.latency._lut import LayerTable, LookupTableError
     from hwsearch.latency._lut_build import (
         DEFAULT_ANCHORS,
         BuildResult,
         build_table,
         default_anchors,
-        layer_onnx,
         lut_path,
         plan_jobs,
     )
+    from hwsearch.latency._lut_kernels import Kernel, kernel_mismatches, model_kernels
+    from hwsearch.latency._lut_keys import BlockKey, arch_blocks, space_block_keys, with_leads
+    from hwsearch.latency._lut_model import block_onnx
     from hwsearch.latency._measure import cache_key, measure_arch, measure_model
     from hwsearch.latency._onnx_check import check_onnx_bytes
     from hwsearch.latency._points import (

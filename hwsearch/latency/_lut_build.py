@@ -1,17 +1,16 @@
-"""Build a device's lookup table: time every distinct layer of a space as a one-layer model.
+"""Build a device's lookup table: time every distinct block of a space in context, and anchor networks.
 
-Each entry is a one-layer ONNX model built directly with ``onnx.helper`` (no torch, a
-millisecond each), exactly as the layer appears in an exported network: ``Conv`` with
-the batch norm folded into its weights and bias, then ``Relu``; ``GlobalAveragePool`` +
-``Flatten`` for the pool; ``Gemm`` for the classifier. Layers are timed one by one (dw
-and pw separately, as :meth:`Arch.layers` lists them), so a table covers every
-combination of blocks with the fewest entries; the boundary references and anchors in
-:mod:`hwsearch.latency._lut` correct for what a layer alone pays.
+Each entry is the chain :func:`~hwsearch.latency._lut_model.block_onnx` builds (a lead-in,
+then the block; the stem alone), or a lead-in alone (``null``), or a whole exported
+anchor network. Every one is timed with the device's protocol: with ``interleave`` (the
+default) each run is paired with one of the drift reference, here or on the agent, and
+the row keeps the ratio and the reference's median, so a table built through hours of
+drift reads at one level (:class:`~hwsearch.latency._lut.LayerTable`).
 
 The file is written row by row and flushed, so a build can be stopped at any point and
 run again to resume: entries already in the file are skipped. Jobs run in a fixed
 shuffled order, so a slow drift of the device's speed does not line up with one kind of
-layer, and a partial table covers the space evenly; anchors are spread through the run.
+block, and a partial table covers the space evenly; anchors are spread through the run.
 """
 
 from __future__ import annotations
@@ -24,76 +23,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
-
 from hwsearch.arch import Arch, mobilenet_v1
 from hwsearch.devices import DeviceProfile
 from hwsearch.errors import SpaceError
-from hwsearch.latency._lut import (
-    COLUMNS,
-    LUT_SUFFIX,
-    LayerKey,
-    LookupTableError,
-    read_rows,
-    space_layer_keys,
-    with_boundaries,
-)
+from hwsearch.latency._lut import COLUMNS, FORMAT, LUT_SUFFIX, LookupTableError, read_rows
+from hwsearch.latency._lut_keys import BlockKey, space_block_keys, with_leads
 from hwsearch.measurement import Measurement, MeasureSettings, utc_now
 from hwsearch.space import RandomSuggester, SearchSpace, sample_valid
 
-OPSET = 17
-IR_VERSION = 8  # what opset 17 needs; older onnxruntime builds refuse newer IR versions
 DEFAULT_ANCHORS = 12
 ANCHOR_SEED = 20240
 ORDER_SEED = 0
 PAPER_ANCHORS = ((1.0, 224), (0.75, 192), (0.5, 160), (0.25, 128))
 Progress = Callable[[int, int, str], None]
-
-
-def layer_onnx(key: LayerKey) -> bytes:
-    """A one-layer ONNX model of ``key`` (input ``input``, output ``output``), batch 1, fp32."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.default_rng(0)
-    c_in, c_out, size = key.in_channels, key.out_channels, key.in_size
-    inits, nodes = [], []
-    if key.kind == "fc":
-        in_shape, out_shape = [1, c_in], [1, c_out]
-        weight = rng.standard_normal((c_out, c_in), dtype=np.float32) * 0.01
-        inits = [numpy_helper.from_array(weight, "W"), numpy_helper.from_array(np.zeros(c_out, np.float32), "B")]
-        nodes = [helper.make_node("Gemm", ["input", "W", "B"], ["output"], transB=1)]
-    elif key.kind == "pool":
-        in_shape, out_shape = [1, c_in, size, size], [1, c_in]
-        nodes = [
-            helper.make_node("GlobalAveragePool", ["input"], ["pooled"]),
-            helper.make_node("Flatten", ["pooled"], ["output"], axis=1),
-        ]
-    else:
-        layer = key.layer()
-        k, groups = layer.kernel, layer.groups
-        in_shape, out_shape = [1, c_in, size, size], [1, c_out, key.out_size, key.out_size]
-        fan_in = (c_in // groups) * k * k
-        weight = rng.standard_normal((c_out, c_in // groups, k, k), dtype=np.float32) * np.sqrt(2.0 / fan_in)
-        bias = rng.standard_normal(c_out, dtype=np.float32) * 0.01  # the folded batch norm's shift
-        inits = [numpy_helper.from_array(weight.astype(np.float32), "W"), numpy_helper.from_array(bias, "B")]
-        attrs = {"kernel_shape": [k, k], "pads": [k // 2] * 4, "strides": [key.stride] * 2, "group": groups,
-                 "dilations": [1, 1]}  # fmt: skip
-        nodes = [
-            helper.make_node("Conv", ["input", "W", "B"], ["conv"], **attrs),
-            helper.make_node("Relu", ["conv"], ["output"]),
-        ]
-    graph = helper.make_graph(
-        nodes,
-        f"hwsearch_{key.kind}",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, in_shape)],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, out_shape)],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION)
-    model.producer_name = "hwsearch"
-    onnx.checker.check_model(model)
-    return model.SerializeToString(deterministic=True)
 
 
 def default_anchors(space: SearchSpace, count: int = DEFAULT_ANCHORS, seed: int = ANCHOR_SEED) -> list[Arch]:
@@ -118,9 +60,9 @@ def default_anchors(space: SearchSpace, count: int = DEFAULT_ANCHORS, seed: int 
 
 @dataclass(frozen=True)
 class Job:
-    """One table row to measure: a layer (or boundary reference) or a whole anchor network."""
+    """One table row to measure: a block (or a lead-in alone) or a whole anchor network."""
 
-    key: LayerKey | None
+    key: BlockKey | None
     arch: Arch | None
 
     def token(self) -> str:
@@ -130,12 +72,12 @@ class Job:
 
 def plan_jobs(space: SearchSpace, anchors: int = DEFAULT_ANCHORS) -> list[Job]:
     """Every row a full table for ``space`` has, in measuring order."""
-    keys = sorted(with_boundaries(space_layer_keys(space)))
+    keys = sorted(with_leads(space_block_keys(space)))
     random.Random(ORDER_SEED).shuffle(keys)
     jobs = [Job(key, None) for key in keys]
     nets = default_anchors(space, anchors) if anchors > 0 else []
     for i, arch in enumerate(nets):
-        # Spread the anchors through the run, so their fit sees the device as the layers did.
+        # Spread the anchors through the run, so their fit sees the device as the blocks did.
         jobs.insert(round((i + 0.5) * len(jobs) / len(nets)) + i, Job(None, arch))
     return jobs
 
@@ -144,7 +86,7 @@ def row_token(row: dict[str, str]) -> str:
     """The :meth:`Job.token` of a row read back from a table."""
     if row["kind"] == "net":
         return f"net:{row['arch']}"
-    return ":".join(row[c] for c in ("kind", "in_channels", "out_channels", "in_size", "stride"))
+    return ":".join(row[c] for c in ("kind", "in_channels", "out_channels", "in_size", "stride", "lead_channels"))
 
 
 @dataclass(frozen=True)
@@ -184,7 +126,7 @@ def build_table(
 ) -> BuildResult:
     """Measure the rows of ``space``'s table that ``path`` lacks, locally or through ``agent``.
 
-    ``min_time_s`` overrides the profile's per-entry timing floor (layers are short: 0.2 s
+    ``min_time_s`` overrides the profile's per-entry timing floor (blocks are short: 0.2 s
     still gives hundreds of runs). ``limit`` stops after that many new rows. ``restart``
     deletes the file first. An existing file built with other settings, on another host
     or runtime version, is refused rather than mixed. ``jobs`` is :func:`plan_jobs`'s
@@ -202,6 +144,7 @@ def build_table(
         **facts,
         "settings": json.dumps(settings.to_dict(), sort_keys=True),
         "settings_digest": settings.digest(),
+        "format": FORMAT,
         "created": utc_now(),
         "space": f"{space.name} ({space.source})",
     }
@@ -235,7 +178,9 @@ def build_table(
 
 def _model_bytes(job: Job) -> bytes:
     if job.key is not None:
-        return layer_onnx(job.key)
+        from hwsearch.latency._lut_model import block_onnx
+
+        return block_onnx(job.key)
     from hwsearch.export import export_onnx
 
     assert job.arch is not None
@@ -245,22 +190,26 @@ def _model_bytes(job: Job) -> bytes:
 def _row(job: Job, m: Measurement) -> list[object]:
     if job.key is not None:
         key = job.key
-        numbers = [key.kind, key.in_channels, key.out_channels, key.in_size, key.stride, key.out_size, key.macs]
+        numbers = [key.kind, key.in_channels, key.out_channels, key.in_size, key.stride, key.lead_channels,
+                   key.out_size, key.macs]  # fmt: skip
         arch = ""
     else:
         from hwsearch.cost import count_cost
 
         assert job.arch is not None
-        numbers, arch = ["net", 0, 0, job.arch.resolution, 0, 0, count_cost(job.arch).macs], job.arch.to_str()
-    return [*numbers, f"{m.median_ms:.6g}", f"{m.p90_ms:.6g}", f"{m.cv:.4f}", m.runs, arch, m.timestamp]
+        numbers, arch = ["net", 0, 0, job.arch.resolution, 0, 0, 0, count_cost(job.arch).macs], job.arch.to_str()
+    timing = [f"{m.latency_ms:.6g}", f"{m.drift_ratio:.6g}", f"{m.reference_ms:.6g}", f"{m.p90_ms:.6g}"]
+    return [*numbers, *timing, f"{m.cv:.4f}", m.runs, arch, m.timestamp]
 
 
 def _measurer(settings: MeasureSettings, agent: object | None) -> tuple[Callable[[bytes], Measurement], dict[str, str]]:
     """How to time a model here or on the agent, and the facts the table header records."""
     if agent is None:
         import hwsearch.latency._runtime as runtime
+        from hwsearch.latency._measure import drift_reference
 
         runtime.check_provider(settings.provider)
+        reference = drift_reference() if settings.interleave else None
         facts = {
             "measured_by": "this machine",
             "host": runtime.host_description(),
@@ -268,7 +217,7 @@ def _measurer(settings: MeasureSettings, agent: object | None) -> tuple[Callable
             "runtime_version": runtime.runtime_version(),
             "threads": str(runtime.resolve_threads(settings.threads)),
         }
-        return (lambda data: runtime.measure_onnx(data, settings)), facts
+        return (lambda data: runtime.measure_onnx(data, settings, reference)), facts
     from hwsearch.latency._client import AgentClient
     from hwsearch.latency._measure import check_agent
 
@@ -304,7 +253,8 @@ def _existing(path: Path, header: dict[str, str]) -> set[str]:
 
 def _write_header(path: Path, header: dict[str, str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["# hwsearch per-layer latency lookup table: one fresh session per one-layer ONNX model",
-             "# kinds: stem/dw/pw/conv/pool/fc layers; null = boundary reference; net = whole anchor network",
+    lines = ["# hwsearch latency lookup table: blocks timed in context, each behind a lead-in, one session each",
+             "# kinds: stem/ds/conv/head blocks; null = a lead-in alone; net = whole anchor network; "
+             "ratio: to the drift reference",
              *(f"# {key}: {value}" for key, value in header.items()), ",".join(COLUMNS)]  # fmt: skip
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
