@@ -2,8 +2,8 @@
 
 For each architecture (a default run's front spans these), times ``--steps`` optimiser steps
 of :func:`hwsearch.training.train_network` at the network's own resolution and at smaller
-ones, and prints the seconds per step and the extrapolated seconds per epoch (55,000
-training images, batch 128). Run it alone: other work on the machine slows the figures.
+ones, and prints the seconds per step and the extrapolated minutes per epoch (the data set
+less the search's validation split, batch 128). Run it alone: other work on the machine slows the figures.
 
     python benchmarks/train_cost.py --steps 20
 """
