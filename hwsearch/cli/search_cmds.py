@@ -13,10 +13,10 @@ import math
 import os
 import re
 import time
-from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hwsearch.cli.argtypes import field_default, positive_float, positive_int
 from hwsearch.cli.output import EXIT_INTERRUPTED, console, write_text
 from hwsearch.cli.proxy_cmds import add_data_arguments
 from hwsearch.paths import RESULTS_DIR
@@ -32,31 +32,11 @@ _MACS_UNITS = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9}
 
 def _default(name: str) -> Any:
     """``SearchConfig``'s default for field ``name``: the one place run defaults are defined."""
-    return next(f.default for f in fields(SearchConfig) if f.name == name)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
-    return value
+    return field_default(SearchConfig, name)
 
 
 def _fraction(text: str) -> float:
-    value = _positive_float(text)
+    value = positive_float(text)
     if value > 1:
         raise argparse.ArgumentTypeError(f"{text} is not a fraction in (0, 1]")
     return value
@@ -91,7 +71,7 @@ def macs_count(text: str) -> float:
     match = re.fullmatch(r"\s*([0-9.eE+-]+)\s*([kKmMgG]?)\s*", text)
     if match is None:
         raise argparse.ArgumentTypeError(f"{text!r} is not a MAC count (e.g. 300M, 1.2G or 300000000)")
-    return _positive_float(match.group(1)) * _MACS_UNITS[match.group(2).upper()]
+    return positive_float(match.group(1)) * _MACS_UNITS[match.group(2).upper()]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -101,10 +81,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                      f"(default {_default('device')})")  # fmt: skip
     run.add_argument("--space", default=_default("space"), help="search space name or YAML path "
                      f"(default {_default('space')})")  # fmt: skip
-    run.add_argument("--trials", type=_positive_int,
+    run.add_argument("--trials", type=positive_int,
                      help=f"searched trials besides the baselines (default {_default('trials')}; "
                           "with --resume, the run's own)")  # fmt: skip
-    run.add_argument("--timeout", type=_positive_float, metavar="MIN", help="stop starting trials after MIN minutes")
+    run.add_argument("--timeout", type=positive_float, metavar="MIN", help="stop starting trials after MIN minutes")
     run.add_argument("--budget", default=_default("budget"),
                      help=f"proxy fidelity every candidate is explored at: quick, standard or full "
                           f"(default {_default('budget')})")  # fmt: skip
@@ -118,23 +98,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=_default("promote_fraction"),
         help=f"share of each rung promoted to the next (default {_default('promote_fraction')})",
     )
-    run.add_argument("--confirm-seeds", type=_positive_int, metavar="N", default=_default("confirm_seeds"),
+    run.add_argument("--confirm-seeds", type=positive_int, metavar="N", default=_default("confirm_seeds"),
                      help="seeds the front and the networks near it get at the top rung "
                           f"(default {_default('confirm_seeds')})")  # fmt: skip
     run.add_argument("--confirm-margin", type=float, metavar="PCT", default=_default("confirm_margin_pct"),
                      help="networks this many accuracy points below the front are confirmed too "
                           f"(default {_default('confirm_margin_pct')})")  # fmt: skip
-    run.add_argument("--train-budget", type=_positive_float, metavar="S",
+    run.add_argument("--train-budget", type=positive_float, metavar="S",
                      help="stop exploring once training has taken S seconds (promotions and confirmation "
                           "still finish)")  # fmt: skip
-    run.add_argument("--latency-budget-ms", type=_positive_float, help="reject candidates slower than this")
+    run.add_argument("--latency-budget-ms", type=positive_float, help="reject candidates slower than this")
     run.add_argument("--macs-budget", type=macs_count, metavar="MACS",
                      help="reject candidates above this many multiply-accumulates: a count, or with K, M or G "
                           "(300M = 300 million)")  # fmt: skip
     run.add_argument("--sampler", default=_default("sampler"),
                      help=f"{', '.join(SAMPLERS)} (default {_default('sampler')})")  # fmt: skip
     run.add_argument("--seed", type=int, default=_default("seed"))
-    run.add_argument("--population", type=_positive_int,
+    run.add_argument("--population", type=positive_int,
                      help="NSGA-II population size (default: a tenth of --trials, between 8 and 32)")  # fmt: skip
     run.add_argument("--agent", metavar="URL", help="measure on the board whose agent listens at URL")
     run.add_argument("--storage", metavar="URL", help="Optuna storage URL (default: sqlite in the run folder)")
@@ -149,7 +129,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     worker = sub.add_parser("worker", help="join a study in shared storage and run some of its trials")
     worker.add_argument("--storage", metavar="URL", required=True, help="the study's storage, e.g. postgresql://...")
     worker.add_argument("--study", default=STUDY_NAME, help="study name inside the storage")
-    worker.add_argument("--trials", type=_positive_int, help="trials this worker runs (default: until the study "
+    worker.add_argument("--trials", type=positive_int, help="trials this worker runs (default: until the study "
                         "holds its target)")  # fmt: skip
     worker.add_argument("--out", type=Path, help="also write the run's tables and plots here when done")
     _add_worker_arguments(worker)
@@ -168,7 +148,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     export.add_argument("run", type=Path, help="run folder")
     choice = export.add_mutually_exclusive_group(required=True)
     choice.add_argument("--trial", type=int, help="trial number")
-    choice.add_argument("--max-latency-ms", type=_positive_float, help="most accurate trial at most this slow")
+    choice.add_argument("--max-latency-ms", type=positive_float, help="most accurate trial at most this slow")
     choice.add_argument("--best", action="store_true", help="most accurate feasible trial")
     export.add_argument("--out", type=Path, help="output folder (default RUN/export-<trial>)")
     export.add_argument("--storage", metavar="URL")
@@ -177,10 +157,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_worker_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--threads", type=_positive_int,
+    parser.add_argument("--threads", type=positive_int,
                         help=f"CPU threads for proxy training (default: ${THREADS_ENV}, else every core); "
                              "give each of N workers on one machine cores/N")  # fmt: skip
-    parser.add_argument("--heartbeat", type=_positive_float, metavar="S", default=HEARTBEAT_S,
+    parser.add_argument("--heartbeat", type=positive_float, metavar="S", default=HEARTBEAT_S,
                         help=f"seconds between trial heartbeats (default {HEARTBEAT_S:g}); a trial silent for 6 beats "
                              "is failed and retried (use one value for every worker of a study)")  # fmt: skip
 

@@ -6,53 +6,45 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hwsearch.cli.argtypes import field_default, positive_float, positive_int
 from hwsearch.cli.output import EXIT_INTERRUPTED, console
 from hwsearch.data import DATASETS
 from hwsearch.search.config import STUDY_NAME, RunError
+from hwsearch.training import TrainSettings  # its own light module: no torch until a command runs
 
 if TYPE_CHECKING:
-    from hwsearch.training import EpochLog, TrainSettings
-
-
-def _settings_default(name: str) -> object:
-    from dataclasses import fields
-
-    from hwsearch.training import TrainSettings
-
-    return next(f.default for f in fields(TrainSettings) if f.name == name)
+    from hwsearch.training import EpochLog
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's sub-commands."""
-    from hwsearch.cli.search_cmds import _positive_float, _positive_int
-
     train = sub.add_parser("train", help="train a network a run chose, at its real width, on your data set "
                                          "(resumable); writes model.py, weights.pt and model.onnx")  # fmt: skip
     train.add_argument("run", type=Path, help="run folder")
     choice = train.add_mutually_exclusive_group(required=True)
     choice.add_argument("--trial", type=int, help="trial number (the report and plots show them)")
     choice.add_argument("--best", action="store_true", help="most accurate feasible network of the front's rung")
-    choice.add_argument("--max-latency-ms", type=_positive_float, help="most accurate network at most this slow")
+    choice.add_argument("--max-latency-ms", type=positive_float, help="most accurate network at most this slow")
     train.add_argument("--out", type=Path, required=True, help="output folder (holds the checkpoint while training)")
     train.add_argument("--resume", action="store_true", help="continue the training whose checkpoint is in --out")
     train.add_argument("--dataset", help=f"{', '.join(DATASETS)} (default: the run's)")
     train.add_argument("--data-dir", type=Path, help="folder holding the data set's files (default: the run's)")
-    train.add_argument("--epochs", type=_positive_int, default=_settings_default("epochs"),
-                       help=f"epochs (default {_settings_default('epochs')})")  # fmt: skip
-    train.add_argument("--resolution", type=_positive_int,
+    train.add_argument("--epochs", type=positive_int, default=field_default(TrainSettings, "epochs"),
+                       help=f"epochs (default {field_default(TrainSettings, 'epochs')})")  # fmt: skip
+    train.add_argument("--resolution", type=positive_int,
                        help="input pixels to train and export at (default: the network's own)")  # fmt: skip
-    train.add_argument("--batch-size", type=_positive_int, default=_settings_default("batch_size"))
-    train.add_argument("--lr", type=_positive_float, default=_settings_default("lr"), help="peak learning rate")
-    train.add_argument("--seed", type=int, default=_settings_default("seed"))
-    train.add_argument("--threads", type=_positive_int, help="CPU threads (default every core)")
+    train.add_argument("--batch-size", type=positive_int, default=field_default(TrainSettings, "batch_size"))
+    train.add_argument(
+        "--lr", type=positive_float, default=field_default(TrainSettings, "lr"), help="peak learning rate"
+    )
+    train.add_argument("--seed", type=int, default=field_default(TrainSettings, "seed"))
+    train.add_argument("--threads", type=positive_int, help="CPU threads (default every core)")
     train.add_argument("--storage", metavar="URL")
     train.add_argument("--study", default=STUDY_NAME)
     train.set_defaults(func=cmd_train)
 
 
 def _settings(args: argparse.Namespace) -> TrainSettings:
-    from hwsearch.training import TrainSettings
-
     return TrainSettings(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                          resolution=args.resolution)  # fmt: skip
 

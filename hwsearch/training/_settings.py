@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 from hwsearch.errors import HwsearchError
 
@@ -49,11 +49,6 @@ class TrainSettings:
     def identity(self) -> dict[str, object]:
         """What makes two trainings the same one (a checkpoint resumes only its own training)."""
         return {k: v for k, v in asdict(self).items() if k != "checkpoint_s"}
-
-    @classmethod
-    def field_names(cls) -> tuple[str, ...]:
-        """The settings' names."""
-        return tuple(f.name for f in fields(cls))
 
 
 @dataclass(frozen=True)
