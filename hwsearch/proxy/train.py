@@ -88,12 +88,14 @@ def prepare_images(images: ImageSet, resolution: int, detail: int, stats: tuple[
     return x, torch.from_numpy(images.labels).to(device)
 
 
-def _augment(x: torch.Tensor, gen: torch.Generator, pad: int) -> torch.Tensor:
+def augment(x: torch.Tensor, gen: torch.Generator, pad: int) -> torch.Tensor:
+    """A random horizontal flip per image and one random translation of up to ``pad`` pixels per batch."""
     flip = torch.rand(x.shape[0], generator=gen, device=x.device) < 0.5
     x = torch.where(flip[:, None, None, None], x.flip(-1), x)
     if pad:
-        # One random translation per batch keeps the cost negligible on CPU.
-        dx, dy = (int(v) for v in torch.randint(-pad, pad + 1, (2,), generator=gen))
+        # One random translation per batch keeps the cost negligible on CPU; drawn on the generator's
+        # own device, which a GPU generator needs.
+        dx, dy = (int(v) for v in torch.randint(-pad, pad + 1, (2,), generator=gen, device=x.device))
         x = torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
     return x
 
@@ -135,7 +137,7 @@ def _train_one(net: Arch, data: tuple[torch.Tensor, ...], budget: Budget, seed: 
         loss_sum = torch.zeros((), device=device)
         for step in range(steps_per_epoch):
             idx = order[step * budget.batch_size : (step + 1) * budget.batch_size]
-            loss = F.cross_entropy(model(_augment(x_train[idx], gen, budget.translate)), y_train[idx],
+            loss = F.cross_entropy(model(augment(x_train[idx], gen, budget.translate)), y_train[idx],
                                    label_smoothing=budget.label_smoothing)  # fmt: skip
             opt.zero_grad(set_to_none=True)
             loss.backward()

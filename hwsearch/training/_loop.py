@@ -25,7 +25,7 @@ from hwsearch.errors import names_file
 from hwsearch.model import MobileNet, build_model
 from hwsearch.proxy.budgets import Budget
 from hwsearch.proxy.records import ProxyData
-from hwsearch.proxy.train import pixel_stats
+from hwsearch.proxy.train import augment, pixel_stats
 from hwsearch.training._settings import EpochLog, TrainError, TrainResult, TrainSettings
 
 CHECKPOINT = "checkpoint.pt"
@@ -58,15 +58,6 @@ def _at(x: torch.Tensor, size: int) -> torch.Tensor:
     if x.shape[-1] != size:
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=x.shape[-1] > size)
     return x.contiguous(memory_format=torch.channels_last)
-
-
-def _augment(x: torch.Tensor, gen: torch.Generator, pad: int) -> torch.Tensor:
-    flip = torch.rand(x.shape[0], generator=gen, device=x.device) < 0.5
-    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-    if pad:
-        dx, dy = (int(v) for v in torch.randint(-pad, pad + 1, (2,), generator=gen, device=x.device))
-        x = torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
-    return x
 
 
 @torch.no_grad()
@@ -199,7 +190,7 @@ class _Trainer:
             state.order = torch.randperm(len(self.x_train), generator=self.gen, device=self.dev)
         for step in range(state.step, self.steps):
             idx = state.order[step * settings.batch_size : (step + 1) * settings.batch_size]
-            batch = _at(_augment(self.x_train[idx], self.gen, settings.translate), size)
+            batch = _at(augment(self.x_train[idx], self.gen, settings.translate), size)
             loss = F.cross_entropy(self.model(batch), self.y_train[idx], label_smoothing=settings.label_smoothing)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
