@@ -37,7 +37,7 @@ from pydantic import (
 
 from hwsearch.arch import Arch
 from hwsearch.errors import ArchError, DeviceError
-from hwsearch.measurement import MeasureSettings
+from hwsearch.measurement import FP16_PROVIDERS, TORCH_CUDA, MeasureSettings
 from hwsearch.yamlfile import available_names, named_dirs, parse_model, read_text, resolve_named
 
 PROFILE_FOLDER = "device_profiles"
@@ -68,7 +68,7 @@ class _Model(BaseModel):
 class MeasurementSpec(_Model):
     """How latency is measured on the device; becomes a :class:`MeasureSettings`."""
 
-    provider: Literal["cpu", "cuda", "tensorrt"] = "cpu"
+    provider: Literal["cpu", "cuda", "tensorrt", "torch-cuda"] = "cpu"
     threads: Literal["auto"] | PositiveInt = "auto"
     precision: Literal["fp32", "fp16"] = "fp32"
     warmup_runs: NonNegativeInt = 10
@@ -77,13 +77,17 @@ class MeasurementSpec(_Model):
     max_runs: PositiveInt = 10_000
     # Time each run beside a fixed reference network, so that drift cancels (MeasureSettings.interleave).
     interleave: bool = bool(MeasureSettings.interleave)
+    # Replay each inference as one CUDA graph (provider torch-cuda only; MeasureSettings.cuda_graphs).
+    cuda_graphs: bool = bool(MeasureSettings.cuda_graphs)
 
     @model_validator(mode="after")
     def _consistent(self) -> MeasurementSpec:
         if self.max_runs < self.min_runs:
             raise ValueError(f"max_runs ({self.max_runs}) is below min_runs ({self.min_runs})")
-        if self.precision == "fp16" and self.provider != "tensorrt":
-            raise ValueError("precision fp16 needs provider tensorrt")
+        if self.precision == "fp16" and self.provider not in FP16_PROVIDERS:
+            raise ValueError(f"precision fp16 needs provider {' or '.join(FP16_PROVIDERS)}")
+        if self.cuda_graphs and self.provider != TORCH_CUDA:
+            raise ValueError(f"cuda_graphs needs provider {TORCH_CUDA}")
         return self
 
     def settings(self) -> MeasureSettings:
@@ -97,6 +101,7 @@ class MeasurementSpec(_Model):
             min_time_s=self.min_time_s,
             max_runs=self.max_runs,
             interleave=int(self.interleave),
+            cuda_graphs=int(self.cuda_graphs),
         )
 
 

@@ -24,7 +24,11 @@ from typing import Any
 from hwsearch.errors import MeasurementError, SettingsError
 
 SOURCES = ("measured", "lut", "predicted")
-PROVIDERS = ("cpu", "cuda", "tensorrt")
+PROVIDERS = ("cpu", "cuda", "tensorrt", "torch-cuda")
+# The provider that times the network as PyTorch runs it on an NVIDIA GPU, not through ONNX Runtime.
+TORCH_CUDA = "torch-cuda"
+# Providers that can run a model in fp16 (the exported ONNX is fp32; TensorRT builds an fp16 engine from it).
+FP16_PROVIDERS = ("tensorrt", TORCH_CUDA)
 # hwsearch provider name -> the onnxruntime execution provider that implements it.
 ORT_PROVIDERS = {
     "cpu": "CPUExecutionProvider",
@@ -51,6 +55,8 @@ class MeasureSettings:
     ``interleave=1`` times each run of the candidate beside one of a fixed reference
     network, in random order, so that a drift in the machine's speed, shared by both,
     cancels in their ratio (see :attr:`Measurement.latency_ms`); ``0`` times the candidate alone.
+    ``cuda_graphs=1`` (provider ``torch-cuda`` only) replays each inference as one captured
+    CUDA graph, which removes PyTorch's per-kernel launch cost.
     """
 
     provider: str = "cpu"
@@ -61,6 +67,7 @@ class MeasureSettings:
     min_time_s: float = 0.5
     max_runs: int = 10_000
     interleave: int = 1
+    cuda_graphs: int = 0
 
     def __post_init__(self) -> None:
         _check_choice("provider", self.provider, PROVIDERS)
@@ -70,18 +77,24 @@ class MeasureSettings:
         _check_int("min_runs", self.min_runs, 1, 1_000_000)
         _check_int("max_runs", self.max_runs, 1, 1_000_000)
         _check_int("interleave", self.interleave, 0, 1)
+        _check_int("cuda_graphs", self.cuda_graphs, 0, 1)
         time_s = self.min_time_s
         if isinstance(time_s, bool) or not isinstance(time_s, (int, float)) or not 0 <= time_s <= 3600:
             raise SettingsError(f"min_time_s = {time_s!r} is invalid", value=time_s, hint="seconds in [0, 3600]")
         object.__setattr__(self, "min_time_s", float(time_s))
         if self.max_runs < self.min_runs:
             raise SettingsError(f"max_runs = {self.max_runs} is below min_runs = {self.min_runs}", value=self.max_runs)
-        if self.precision == "fp16" and self.provider != "tensorrt":
-            # The exported model is fp32; only TensorRT can build an fp16 engine from it.
+        if self.precision == "fp16" and self.provider not in FP16_PROVIDERS:
             raise SettingsError(
                 f"precision fp16 is not available with provider {self.provider!r}",
                 value=self.precision,
-                hint="fp16 needs provider tensorrt; use fp32 otherwise",
+                hint=f"fp16 needs provider {' or '.join(FP16_PROVIDERS)}; use fp32 otherwise",
+            )
+        if self.cuda_graphs and self.provider != TORCH_CUDA:
+            raise SettingsError(
+                f"cuda_graphs is not available with provider {self.provider!r}",
+                value=self.cuda_graphs,
+                hint=f"CUDA graphs need provider {TORCH_CUDA}; set cuda_graphs = 0 otherwise",
             )
 
     def to_dict(self) -> dict[str, Any]:
@@ -93,6 +106,8 @@ class MeasureSettings:
         fields_ = self.to_dict()
         if not self.interleave:
             del fields_["interleave"]  # raw timing keeps the digest it had before interleaving existed
+        if not self.cuda_graphs:
+            del fields_["cuda_graphs"]  # likewise every setting from before CUDA graphs
         payload = json.dumps({"version": _SETTINGS_VERSION, **fields_}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

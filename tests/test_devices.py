@@ -50,7 +50,7 @@ def test_unknown_device_lists_the_known_ones():
         ("name: b\nkind: nearby\n", "kind", "'local' or 'remote'"),
         ("name: b\nkind: local\nmeasurement: {provider: opencl}\n", "measurement.provider", "'cpu'"),
         ("name: b\nkind: local\nmeasurement: {threads: 0}\n", "measurement.threads", "'auto'"),
-        ("name: b\nkind: local\nmeasurement: {precision: fp16}\n", "measurement", "fp16 needs provider tensorrt"),
+        ("name: b\nkind: local\nmeasurement: {precision: fp16}\n", "measurement", "fp16 needs provider tensorrt or"),
         ("name: b\nkind: local\nmeasurement: {min_runs: 9, max_runs: 3}\n", "measurement", "below min_runs"),
         ("name: b\nkind: local\nagent_url: board:8765\n", "agent_url", "http://"),
         ("name: b\n", "kind", "the key is required"),

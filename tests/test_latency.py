@@ -31,7 +31,8 @@ from hwsearch.errors import (
 )
 from hwsearch.export import export_onnx
 from hwsearch.latency import CacheKey, LatencyCache, cache_key, check_onnx_bytes, measure_arch
-from hwsearch.latency._runtime import _provider_list, measure_onnx, resolve_threads
+from hwsearch.latency._measure import drift_reference
+from hwsearch.latency._runtime import _provider_list, measure_onnx, reference_session, resolve_threads
 from hwsearch.measurement import Measurement, MeasureSettings, summarize
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -156,7 +157,7 @@ def test_settings_travel_as_a_query_string():
         ({"min_runs": 0}, "min_runs"),
         ({"min_time_s": float("nan")}, "min_time_s"),
         ({"min_runs": 10, "max_runs": 5}, "below min_runs"),
-        ({"precision": "fp16"}, "fp16 needs provider tensorrt"),
+        ({"precision": "fp16"}, "fp16 needs provider tensorrt or torch-cuda"),
     ],
 )
 def test_bad_settings_are_refused(changes, message):
@@ -288,7 +289,12 @@ def test_silent_fallback_to_cpu_is_caught(tiny_bytes, monkeypatch):
 
 @pytest.fixture
 def fast_device(tmp_path):
-    return load_device(write_profile(tmp_path))
+    device = load_device(write_profile(tmp_path))
+    # The drift reference's session is built once per process; build it now, so that the
+    # session counts below are the candidate's whatever ran before.
+    model, label = drift_reference()
+    reference_session(model, device.settings, label)
+    return device
 
 
 def test_cache_hit_runs_no_session_and_no_export(tmp_path, fast_device, sessions, monkeypatch):

@@ -158,9 +158,9 @@ def latency_for(
     if source == "measured" or (source is None and can_measure):
         if source is None and agent is None and device.agent_url is None:
             try:
-                from hwsearch.latency._runtime import check_provider
+                from hwsearch.latency._measure import check_measurable
 
-                check_provider(device.settings.provider)
+                check_measurable(device.settings.provider)
             except ProviderUnavailableError:
                 if not estimator.available():
                     raise

@@ -25,10 +25,10 @@ from pathlib import Path
 
 from hwsearch.arch import Arch, mobilenet_v1
 from hwsearch.devices import DeviceProfile
-from hwsearch.errors import SpaceError
+from hwsearch.errors import ProviderUnavailableError, SpaceError
 from hwsearch.latency._lut import COLUMNS, FORMAT, LUT_SUFFIX, LookupTableError, read_rows
 from hwsearch.latency._lut_keys import BlockKey, space_block_keys, with_leads
-from hwsearch.measurement import Measurement, MeasureSettings, utc_now
+from hwsearch.measurement import TORCH_CUDA, Measurement, MeasureSettings, utc_now
 from hwsearch.space import RandomSuggester, SearchSpace, sample_valid
 
 DEFAULT_ANCHORS = 12
@@ -208,6 +208,12 @@ def _measurer(settings: MeasureSettings, agent: object | None) -> tuple[Callable
         import hwsearch.latency._runtime as runtime
         from hwsearch.latency._measure import drift_reference
 
+        if settings.provider == TORCH_CUDA:
+            raise ProviderUnavailableError(
+                f"lookup tables are timed with onnxruntime; provider {TORCH_CUDA} measures whole networks only",
+                value=settings.provider,
+                hint="build the table with a profile whose provider is cpu, cuda or tensorrt",
+            )
         runtime.check_provider(settings.provider)
         reference = drift_reference() if settings.interleave else None
         facts = {

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from hwsearch.errors import AgentError, MeasurementError, ProviderUnavailableError
 from hwsearch.latency._cache import CacheKey, LatencyCache
-from hwsearch.measurement import ORT_PROVIDERS, Measurement, MeasureSettings
+from hwsearch.measurement import ORT_PROVIDERS, TORCH_CUDA, Measurement, MeasureSettings
 
 if TYPE_CHECKING:
     from hwsearch.arch import Arch
@@ -33,14 +33,33 @@ def cache_key(arch: Arch, device: DeviceProfile, agent: AgentClient | None = Non
     return CacheKey(arch.to_str(), identity, device.settings.digest())
 
 
+def drift_reference_arch() -> tuple[Arch, str]:
+    """The drift reference's architecture and label (MobileNet V1 0.5-128)."""
+    from hwsearch.arch import mobilenet_v1
+
+    alpha, resolution = DRIFT_REFERENCE
+    return mobilenet_v1(alpha, resolution), f"mobilenet_v1-{alpha:g}-{resolution}"
+
+
 @lru_cache(maxsize=1)
 def drift_reference() -> tuple[bytes, str]:
     """The drift reference's ONNX bytes and label (MobileNet V1 0.5-128)."""
-    from hwsearch.arch import mobilenet_v1
     from hwsearch.export import export_onnx
 
-    alpha, resolution = DRIFT_REFERENCE
-    return export_onnx(mobilenet_v1(alpha, resolution)), f"mobilenet_v1-{alpha:g}-{resolution}"
+    arch, label = drift_reference_arch()
+    return export_onnx(arch), label
+
+
+def check_measurable(provider: str) -> None:
+    """Raise :class:`ProviderUnavailableError` unless ``provider`` can time here (onnxruntime's, or PyTorch's CUDA)."""
+    if provider == TORCH_CUDA:
+        from hwsearch.latency._torch_cuda import check_torch_cuda
+
+        check_torch_cuda()
+        return
+    from hwsearch.latency._runtime import check_provider
+
+    check_provider(provider)
 
 
 def with_long_run(measurement: Measurement, key: CacheKey, cache: LatencyCache | None) -> Measurement:
@@ -87,11 +106,17 @@ def measure_arch(
     # Find out whether the measurement can happen before spending time on the export.
     max_bytes = None
     if agent is None:
-        from hwsearch.latency._runtime import check_provider
-
-        check_provider(settings.provider)
+        check_measurable(settings.provider)
     else:
         max_bytes = check_agent(agent, settings)
+    if settings.provider == TORCH_CUDA:
+        from hwsearch.latency._torch_cuda import measure_torch
+
+        measurement = measure_torch(arch, settings, drift_reference_arch() if settings.interleave else None)
+        measurement = with_long_run(replace(measurement, device=key.device), key, cache)
+        if cache is not None:
+            cache.put(key, measurement)
+        return measurement
     from hwsearch.export import export_onnx
 
     model_bytes = export_onnx(arch)
@@ -115,10 +140,15 @@ def measure_model(model_bytes: bytes, device: DeviceProfile, *, agent: AgentClie
     and refuses what it will not run, with :class:`AgentError`.
     """
     _check_reachable(device, agent)
+    if device.settings.provider == TORCH_CUDA:
+        raise ProviderUnavailableError(
+            f"provider {TORCH_CUDA} (device {device.name!r}) times networks PyTorch builds from an architecture, "
+            "not ONNX files",
+            value=device.name,
+            hint="time an ONNX file with a profile whose provider is cpu, cuda or tensorrt (e.g. local-cuda)",
+        )
     if agent is None:
-        from hwsearch.latency._runtime import check_provider
-
-        check_provider(device.settings.provider)
+        check_measurable(device.settings.provider)
     else:
         check_agent(agent, device.settings)
     key = CacheKey("", device.identity(agent.url if agent is not None else None), device.settings.digest())
@@ -152,7 +182,13 @@ def check_agent(agent: AgentClient, settings: MeasureSettings) -> int | None:
     limit = info.get("max_bytes")
     limit = limit if isinstance(limit, int) and not isinstance(limit, bool) else None
     offered = info.get("providers", [])
-    wanted = ORT_PROVIDERS[settings.provider]
+    wanted = ORT_PROVIDERS.get(settings.provider)
+    if wanted is None:
+        raise ProviderUnavailableError(
+            f"provider {settings.provider} times on this machine only; an agent runs ONNX models with onnxruntime",
+            value=settings.provider,
+            hint="use provider cuda or tensorrt in a profile for a board reached through an agent",
+        )
     if isinstance(offered, list) and wanted not in offered:
         raise ProviderUnavailableError(
             f"the agent at {agent.url} cannot run provider {settings.provider}: its onnxruntime "

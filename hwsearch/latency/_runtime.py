@@ -11,11 +11,9 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
-import random
-import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ import onnxruntime as ort
 
 from hwsearch.errors import InvalidModelError, MeasurementError, ProviderUnavailableError
 from hwsearch.latency._onnx_check import check_onnx_bytes
+from hwsearch.latency._protocol import TimedRun, timed_rounds, with_drift
 from hwsearch.measurement import ORT_PROVIDERS, Measurement, MeasureSettings, model_identity, utc_now
 
 RUNTIME = "onnxruntime"
@@ -46,7 +45,8 @@ def check_provider(provider: str) -> None:
     """Raise :class:`ProviderUnavailableError` if this onnxruntime cannot run ``provider``."""
     wanted = ORT_PROVIDERS.get(provider)
     if wanted is None:
-        raise ProviderUnavailableError(f"unknown provider {provider!r}", value=provider, hint=", ".join(ORT_PROVIDERS))
+        raise ProviderUnavailableError(f"provider {provider!r} is not one of onnxruntime's", value=provider,
+                                       hint=f"for ONNX models: {', '.join(ORT_PROVIDERS)}")  # fmt: skip
     have = available_providers()
     if wanted not in have:
         hint = "install onnxruntime-gpu (with CUDA, cuDNN and for tensorrt TensorRT) or measure on a board with --agent"
@@ -191,11 +191,20 @@ def time_session(opened: OpenSession, reference: OpenSession | None = None, *,
     """
     settings = opened.settings
     sessions = [opened] if reference is None else [opened, reference]
+
+    def timed(item: OpenSession) -> TimedRun:
+        def run() -> float:
+            began = clock()
+            item.session.run(None, item.feed)
+            return (clock() - began) * 1e3
+
+        return run
+
     try:
         for item in sessions:
             for _ in range(settings.warmup_runs):
                 item.session.run(None, item.feed)
-        times_ms = _timed_runs(sessions, settings, clock)
+        times_ms = timed_rounds([timed(item) for item in sessions], settings, clock)
     except Exception as exc:  # a failing run is reported, not hidden behind a traceback
         raise MeasurementError(f"onnxruntime failed while running the model: {exc}", value=settings.provider) from None
     record = Measurement.from_times(
@@ -211,29 +220,7 @@ def time_session(opened: OpenSession, reference: OpenSession | None = None, *,
         source="measured",
         model_sha256=opened.model_sha256,
     )
-    if reference is None:
-        return record
-    ratios = [c / r for c, r in zip(times_ms[0], times_ms[1], strict=True) if r > 0]
-    return replace(record, reference=reference.identity, reference_ms=statistics.median(times_ms[1]),
-                   drift_ratio=statistics.median(ratios))  # fmt: skip
-
-
-def _timed_runs(sessions: list[OpenSession], settings: MeasureSettings, clock: Clock) -> list[list[float]]:
-    """Run times in ms of each session, one run of each per round (in a seeded random order)."""
-    order = random.Random(INPUT_SEED)
-    times_ms: list[list[float]] = [[] for _ in sessions]
-    indices = list(range(len(sessions)))
-    start = clock()
-    while True:
-        if len(indices) > 1:
-            order.shuffle(indices)
-        for i in indices:
-            began = clock()
-            sessions[i].session.run(None, sessions[i].feed)
-            times_ms[i].append((clock() - began) * 1e3)
-        count, elapsed = len(times_ms[0]), clock() - start
-        if count >= settings.max_runs or (count >= settings.min_runs and elapsed >= settings.min_time_s):
-            return times_ms
+    return record if reference is None else with_drift(record, reference.identity, times_ms)
 
 
 def measure_onnx(model_bytes: bytes, settings: MeasureSettings, reference: tuple[bytes, str] | None = None
