@@ -13,9 +13,16 @@ alone). Printed side by side: the CV of the raw median and of the drift-correcte
 (the candidate-to-reference ratio times the reference's long-run median, here the median
 of its medians over the whole benchmark, one constant for every pass).
 
+Pairing must not bias: in every pass each model is also timed alone (raw, back to back, as
+an application runs it), and the ratio of its corrected median to its raw one is printed
+per model. A pairing that gives every model the same ratio only rescales; one whose ratio
+changes with the model's size reorders models (single-run pairing made the smallest
+model 1.21 x its raw figure and the largest 0.82 x: each run found the caches the other
+network had filled). The spread printed is the largest ratio over the smallest.
+
 Goals: median per-candidate wall time ≤ 1.0 s; run-to-run CV of the (drift-corrected) median ≤ 3 %.
 
-    python benchmarks/measure_overhead.py [--device local-cpu] [--repeats 5] [--raw]
+    python benchmarks/measure_overhead.py [--device local-cpu] [--repeats 5] [--raw | --interleave 1]
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import argparse
 import os
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hwsearch.arch import mobilenet_v1
 from hwsearch.cost import count_cost
@@ -34,6 +41,7 @@ from hwsearch.latency import host_description, open_session, runtime_version, ti
 from hwsearch.latency._measure import drift_reference
 from hwsearch.latency._runtime import OpenSession, reference_session
 from hwsearch.measurement import NOISY_CV
+from hwsearch.stats import spearman
 
 ALPHAS = (1.0, 0.75, 0.5, 0.25)
 RESOLUTIONS = (224, 192, 160, 128)
@@ -51,13 +59,14 @@ class Sample:
     cv: float
     reference_ms: float
     ratio: float
+    alone_ms: float  # the same model timed alone right after, in the same pass
 
     @property
     def total_s(self) -> float:
         return self.export_s + self.session_s + self.timing_s
 
 
-def measure_once(alpha: float, resolution: int, settings, reference: OpenSession | None) -> Sample:
+def measure_once(alpha: float, resolution: int, settings, reference: OpenSession | None, alone=None) -> Sample:
     arch = mobilenet_v1(alpha, resolution)
     began = time.perf_counter()
     model = export_onnx(arch)
@@ -66,8 +75,9 @@ def measure_once(alpha: float, resolution: int, settings, reference: OpenSession
     ready = time.perf_counter()
     m = time_session(opened, reference)
     done = time.perf_counter()
+    alone_ms = time_session(open_session(model, alone)).median_ms if alone is not None else m.median_ms
     return Sample(exported - began, ready - exported, done - ready, m.median_ms, m.runs, m.cv, m.reference_ms,
-                  m.drift_ratio)  # fmt: skip
+                  m.drift_ratio, alone_ms)  # fmt: skip
 
 
 def main() -> None:
@@ -75,10 +85,11 @@ def main() -> None:
     parser.add_argument("--device", default="local-cpu", help="device profile (local ones only)")
     parser.add_argument("--repeats", type=int, default=5, help="full passes over the 16 models")
     parser.add_argument("--raw", action="store_true", help="time each candidate alone, without the reference")
+    parser.add_argument("--interleave", type=int, choices=(1, 2), help="pairing mode (default: the profile's)")
     args = parser.parse_args()
 
     device = load_device(args.device)
-    settings = device.settings
+    settings = device.settings if args.interleave is None else replace(device.settings, interleave=args.interleave)
     models = [(a, r) for a in ALPHAS for r in RESOLUTIONS]
     print(f"device {device.name}: {settings}")
     print(f"host {host_description()}; onnxruntime {runtime_version()}; load average {os.getloadavg()[0]:.2f}")
@@ -92,11 +103,13 @@ def main() -> None:
     print(f"first-call set-up (once per process, with the reference's session): {time.perf_counter() - began:.2f} s")
 
     samples: dict[tuple[float, int], list[Sample]] = {m: [] for m in models}
-    started = time.perf_counter()
+    alone = replace(settings, interleave=0) if reference else None
+    elapsed = 0.0  # of the protocol under test only, not of the raw timings beside it
     for _ in range(args.repeats):
         for model in models:
-            samples[model].append(measure_once(*model, settings, reference))
-    elapsed = time.perf_counter() - started
+            sample = measure_once(*model, settings, reference, alone)
+            samples[model].append(sample)
+            elapsed += sample.total_s
 
     med = statistics.median
     # The reference's long-run median: one constant for every pass, as a device's stored one is.
@@ -104,21 +117,24 @@ def main() -> None:
     print(f"\nreference {ref_label if reference else '(none: --raw)'}; long-run median {long_run:.3f} ms")
     print(
         f"{'model':>10} {'MACs':>7} | {'export s':>8} {'session s':>9} {'timed s':>7} {'total s':>7} | "
-        f"{'runs':>5} {'median ms':>9} {'run CV':>6} {'noisy':>5} | {'CV raw':>7} {'CV corrected':>12}"
+        f"{'runs':>5} {'median ms':>9} {'run CV':>6} {'noisy':>5} | {'CV raw':>7} {'CV corrected':>12} | "
+        f"{'corrected / alone':>17}"
     )
-    totals, raw_cvs, cvs = [], [], []
+    totals, raw_cvs, cvs, biases = [], [], [], []
     for (alpha, resolution), rows in samples.items():
         medians = [x.median_ms for x in rows]
         corrected = [x.ratio * long_run for x in rows] if reference else medians
         raw_cvs.append(_cv(medians))
         cvs.append(_cv(corrected))
         totals += [x.total_s for x in rows]
+        biases.append(med(corrected) / med(x.alone_ms for x in rows))
         print(
             f"{alpha:>4}-{resolution:<5} {count_cost(mobilenet_v1(alpha, resolution)).macs / 1e6:>6.0f}M | "
             f"{med(x.export_s for x in rows):>8.3f} {med(x.session_s for x in rows):>9.3f} "
             f"{med(x.timing_s for x in rows):>7.3f} {med(x.total_s for x in rows):>7.3f} | "
             f"{med(x.runs for x in rows):>5.0f} {med(medians):>9.3f} {med(x.cv for x in rows):>6.1%} "
-            f"{sum(x.cv > NOISY_CV for x in rows):>2}/{len(rows):<2} | {raw_cvs[-1]:>7.2%} {cvs[-1]:>12.2%}"
+            f"{sum(x.cv > NOISY_CV for x in rows):>2}/{len(rows):<2} | {raw_cvs[-1]:>7.2%} {cvs[-1]:>12.2%} | "
+            f"{biases[-1]:>17.3f}"
         )
     # A whole pass running faster or slower (the machine changing speed, not the method)
     # shows as a common factor on every model's median in that pass.
@@ -137,6 +153,10 @@ def main() -> None:
     )
     print(f"run-to-run CV of the raw median over {args.repeats} repeats: median {med(raw_cvs):.2%}, "
           f"max {max(raw_cvs):.2%}")  # fmt: skip
+    if reference:
+        print(f"corrected / alone, over the 16 models: {min(biases):.3f} to {max(biases):.3f} (spread "
+              f"{max(biases) / min(biases):.3f} x; 1 would be no bias between models); Spearman with MACs "
+              f"{spearman(biases, [count_cost(mobilenet_v1(*m)).macs for m in models]):+.2f}")  # fmt: skip
     what = "raw" if args.raw else "drift-corrected"
     print(
         f"run-to-run CV of the {what} median over {args.repeats} repeats: median {med(cvs):.2%}, max {max(cvs):.2%}; "

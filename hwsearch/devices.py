@@ -100,7 +100,7 @@ class MeasurementSpec(_Model):
             min_runs=self.min_runs,
             min_time_s=self.min_time_s,
             max_runs=self.max_runs,
-            interleave=int(self.interleave),
+            interleave=MeasureSettings.interleave if self.interleave else 0,
             cuda_graphs=int(self.cuda_graphs),
         )
 

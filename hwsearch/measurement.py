@@ -39,6 +39,8 @@ PRECISIONS = ("fp32", "fp16")
 # Above this coefficient of variation (std / mean of the timed runs) a measurement is
 # flagged noisy: something else ran on the device, or clocks changed while timing.
 NOISY_CV = 0.05
+# MeasureSettings.interleave: paired in bursts, each begun by a dropped run that refills the caches.
+BURST_INTERLEAVE = 2
 # Bump when the meaning of a settings field changes, so old cache entries stop matching.
 _SETTINGS_VERSION = 1
 # Old Measurement keys -> their names now (they always were in-sample residuals).
@@ -52,9 +54,13 @@ class MeasureSettings:
     Timed runs continue until *both* ``min_runs`` runs and ``min_time_s`` seconds are
     reached (the ``benchmark_model`` / ``trtexec`` habit), or ``max_runs`` runs are done.
     ``threads=0`` means every core available to the process on the measuring host.
-    ``interleave=1`` times each run of the candidate beside one of a fixed reference
-    network, in random order, so that a drift in the machine's speed, shared by both,
-    cancels in their ratio (see :attr:`Measurement.latency_ms`); ``0`` times the candidate alone.
+    ``interleave`` times the candidate beside a fixed reference network, their turns in
+    random order, so that a drift in the machine's speed, shared by both, cancels in their
+    ratio (see :attr:`Measurement.latency_ms`): ``2`` (:data:`BURST_INTERLEAVE`, the default)
+    gives each turn a burst of runs whose first, cold one is dropped, so that neither
+    network is timed with caches the other filled; ``1`` alternates single runs (the first
+    protocol, which makes small networks look slower and large ones faster); ``0`` times
+    the candidate alone.
     ``cuda_graphs=1`` (provider ``torch-cuda`` only) replays each inference as one captured
     CUDA graph, which removes PyTorch's per-kernel launch cost.
     """
@@ -66,7 +72,7 @@ class MeasureSettings:
     min_runs: int = 50
     min_time_s: float = 0.5
     max_runs: int = 10_000
-    interleave: int = 1
+    interleave: int = 2
     cuda_graphs: int = 0
 
     def __post_init__(self) -> None:
@@ -76,7 +82,7 @@ class MeasureSettings:
         _check_int("warmup_runs", self.warmup_runs, 0, 100_000)
         _check_int("min_runs", self.min_runs, 1, 1_000_000)
         _check_int("max_runs", self.max_runs, 1, 1_000_000)
-        _check_int("interleave", self.interleave, 0, 1)
+        _check_int("interleave", self.interleave, 0, 2)
         _check_int("cuda_graphs", self.cuda_graphs, 0, 1)
         time_s = self.min_time_s
         if isinstance(time_s, bool) or not isinstance(time_s, (int, float)) or not 0 <= time_s <= 3600:

@@ -134,7 +134,9 @@ def test_settings_digest_is_stable_and_sensitive():
     assert re.fullmatch(r"[0-9a-f]{16}", MeasureSettings().digest())
     # Raw timing keeps the digest it had before interleaving existed; the interleaved default has its own.
     assert MeasureSettings(interleave=0).digest() == "5dd5cc449da6211d"
-    assert MeasureSettings().digest() == "24f205a63f66f8e9"
+    assert MeasureSettings(interleave=1).digest() == "24f205a63f66f8e9"  # single-run pairing, as it was
+    # Bursts time differently, so the default's figures never meet single-run pairing's in a cache.
+    assert MeasureSettings().digest() not in ("5dd5cc449da6211d", "24f205a63f66f8e9")
     assert MeasureSettings(threads=4).digest() != MeasureSettings().digest()
     assert MeasureSettings(min_time_s=1).digest() == MeasureSettings(min_time_s=1.0).digest()
 

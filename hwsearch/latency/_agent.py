@@ -13,10 +13,11 @@ Protocol (JSON responses; errors are ``{"error": MESSAGE, "status": CODE}``):
     body: the raw ONNX bytes (``Content-Type: application/octet-stream``, with
     ``Content-Length``); settings in the query string, each optional (defaults as in
     :class:`MeasureSettings`). Answer: a :class:`Measurement` as JSON. With
-    ``interleave=1`` each run is paired with one of the drift reference (409 until one is set).
+    ``interleave=1`` or ``2`` the model is timed beside the drift reference, single runs or
+    bursts as :class:`MeasureSettings` says (409 until one is set; ``GET /info`` lists the modes).
 ``POST /reference?label=NAME``
     body: the ONNX bytes of the drift reference network, screened like a model and kept in
-    memory for later ``interleave=1`` measurements. Answer: ``{"reference": "NAME@SHA"}``;
+    memory for later interleaved measurements. Answer: ``{"reference": "NAME@SHA"}``;
     ``GET /info`` names the current one.
 
 Security: binds to 127.0.0.1 unless told otherwise, and refuses a non-loopback address
@@ -50,6 +51,7 @@ from hwsearch.errors import AgentError, HwsearchError, InvalidModelError, Provid
 from hwsearch.latency._http import HEADER_TIMEOUT_S, MAX_CONNECTIONS, BoundedHandler, BoundedHTTPServer
 from hwsearch.latency._isolated import DEFAULT_TIME_S, IsolatedMeasure, ResourceLimitError, default_memory_bytes
 from hwsearch.latency._onnx_check import check_cnn_model, check_onnx_bytes
+from hwsearch.latency._protocol import INTERLEAVE_MODES
 from hwsearch.measurement import Measurement, MeasureSettings, model_identity
 
 TOKEN_ENV = "HWSEARCH_AGENT_TOKEN"
@@ -164,6 +166,7 @@ class AgentServer(BoundedHTTPServer):
             "cpu_count": runtime.resolve_threads(0),
             "max_bytes": self.max_bytes,
             "interleave": True,
+            "interleave_modes": list(INTERLEAVE_MODES),
             "max_memory_bytes": self.limits.memory_bytes,
             "max_seconds": self.limits.time_s,
             "reference": reference_identity(*self.reference) if self.reference else None,
@@ -248,7 +251,8 @@ class AgentHandler(BoundedHandler):
                 # screen would take the CPU the timed runs need.
                 self.server.screen(body)
                 if settings.interleave and self.server.reference is None:
-                    self._send_error(HTTPStatus.CONFLICT, "interleave=1 needs a drift reference: POST /reference first")
+                    needs = f"interleave={settings.interleave} needs a drift reference: POST /reference first"
+                    self._send_error(HTTPStatus.CONFLICT, needs)
                     return
                 measurement = self.server.measure(body, settings)
         except (InvalidModelError, ProviderUnavailableError, SettingsError) as exc:

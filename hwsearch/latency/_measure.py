@@ -197,10 +197,11 @@ def check_agent(agent: AgentClient, settings: MeasureSettings) -> int | None:
             hint="install onnxruntime-gpu on the board, or choose a profile with provider cpu",
         )
     if settings.interleave:
-        if info.get("interleave") is not True:
+        modes = info.get("interleave_modes", [1] if info.get("interleave") is True else [])
+        if not isinstance(modes, list) or settings.interleave not in modes:
             raise AgentError(
                 f"the agent at {agent.url} (hwsearch {info.get('hwsearch_version', '?')}) cannot time against a "
-                "drift reference",
+                f"drift reference in mode {settings.interleave}",
                 value=agent.url,
                 hint="install this hwsearch version on the board, or set 'interleave: false' in the profile",
             )

@@ -17,6 +17,11 @@ from hwsearch.measurement import Measurement, MeasureSettings
 ORDER_SEED = 0
 # One timed run: does one inference and returns its latency in ms.
 TimedRun = Callable[[], float]
+# MeasureSettings.interleave -> (runs kept, runs discarded first) each time a network's turn comes.
+# Mode 1 alternates single runs, so each network starts every run with caches the other one
+# filled; mode 2 gives each turn a burst whose first run refills the caches and is dropped.
+BURSTS = {0: (1, 0), 1: (1, 0), 2: (4, 1)}
+INTERLEAVE_MODES = tuple(mode for mode in BURSTS if mode)  # the modes that pair with a reference
 
 
 def timed_rounds(runs: Sequence[TimedRun], settings: MeasureSettings, clock: Callable[[], float]) -> list[list[float]]:
@@ -24,9 +29,12 @@ def timed_rounds(runs: Sequence[TimedRun], settings: MeasureSettings, clock: Cal
 
     Rounds go on until the first (the candidate) has both ``settings.min_runs`` runs and
     ``settings.min_time_s`` seconds have passed on ``clock``, or ``settings.max_runs`` runs.
-    The time of every run counts, so pairing costs time, not extra rounds.
+    The time of every run counts, so pairing costs time, not extra rounds. With more than one
+    network, each turn is a burst as :data:`BURSTS` gives for ``settings.interleave``; the
+    lists stay aligned, the i-th run of one beside the i-th of the other.
     """
     order = random.Random(ORDER_SEED)
+    keep, discard = BURSTS[settings.interleave] if len(runs) > 1 else (1, 0)
     times_ms: list[list[float]] = [[] for _ in runs]
     indices = list(range(len(runs)))
     start = clock()
@@ -34,10 +42,13 @@ def timed_rounds(runs: Sequence[TimedRun], settings: MeasureSettings, clock: Cal
         if len(indices) > 1:
             order.shuffle(indices)
         for i in indices:
-            times_ms[i].append(runs[i]())
+            for _ in range(discard):
+                runs[i]()
+            times_ms[i].extend(runs[i]() for _ in range(keep))
         count, elapsed = len(times_ms[0]), clock() - start
         if count >= settings.max_runs or (count >= settings.min_runs and elapsed >= settings.min_time_s):
-            return times_ms
+            # A burst can pass max_runs; every list keeps the same length, so pairs stay adjacent in time.
+            return [t[: settings.max_runs] for t in times_ms]
 
 
 def with_drift(record: Measurement, reference: str, times_ms: Sequence[Sequence[float]]) -> Measurement:
