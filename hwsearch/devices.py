@@ -43,6 +43,8 @@ from hwsearch.yamlfile import available_names, named_dirs, parse_model, read_tex
 PROFILE_FOLDER = "device_profiles"
 DEFAULT_DEVICE = "local-cpu"
 CONFIG_SEPARATOR = ":"  # NAME:CONFIG chooses one of a profile's configurations
+# What hwsearch itself measures with, by "is the provider torch-cuda".
+MEASURING_RUNTIMES = {False: "onnxruntime", True: "torch"}
 
 PositiveInt = Annotated[int, Field(strict=True, ge=1)]
 NonNegativeInt = Annotated[int, Field(strict=True, ge=0)]
@@ -235,9 +237,10 @@ class DeviceProfile(_Model):
 
     @property
     def measurement_config(self) -> RuntimeSpec:
-        """The configuration hwsearch measures with: ONNX Runtime at the measurement settings."""
+        """What hwsearch measures with: ONNX Runtime (PyTorch for ``torch-cuda``) at the measurement settings."""
         threads = None if self.measurement.threads == "auto" else self.measurement.threads
-        return RuntimeSpec(name="onnxruntime", precision=self.measurement.precision, threads=threads)
+        name = MEASURING_RUNTIMES[self.measurement.provider == TORCH_CUDA]
+        return RuntimeSpec(name=name, precision=self.measurement.precision, threads=threads)
 
     @property
     def runtime_config(self) -> RuntimeSpec:

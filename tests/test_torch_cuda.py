@@ -148,3 +148,9 @@ def test_logits_that_overflow_are_refused():
         _check_output(torch.tensor([[1.0, float("inf")]]), None)
     with pytest.raises(MeasurementError, match="shape"):
         _check_output(torch.zeros(1, 3), TINY)
+
+
+def test_devices_names_the_runtime_it_measures_with(capsys):
+    assert main(["devices"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "local-torch-cuda" in line)
+    assert "torch fp32" in row and "onnxruntime" not in row

@@ -30,7 +30,7 @@ from functools import lru_cache
 import numpy as np
 
 from hwsearch.arch import Arch
-from hwsearch.devices import DeviceProfile, RuntimeSpec
+from hwsearch.devices import MEASURING_RUNTIMES, DeviceProfile, RuntimeSpec
 from hwsearch.errors import MeasurementError
 from hwsearch.latency._checks import family_check
 from hwsearch.latency._corpus import ConfigGroup, config_setting, family_groups, figure_key, loadable_profiles
@@ -166,7 +166,8 @@ class DevicePredictor:
         t = self.predict_ms(arch)
         host = self.profile.hardware.processor or self.profile.description or self.profile.name
         gpu = default_family(self.profile) == "nvidia-gpu"
-        provider = self.profile.measurement.provider if self.config.name == "onnxruntime" else "gpu" if gpu else "cpu"
+        measuring = self.config.name in MEASURING_RUNTIMES.values()
+        provider = self.profile.measurement.provider if measuring else "gpu" if gpu else "cpu"
         return Measurement(
             median_ms=t, p90_ms=t, mean_ms=t, std_ms=0.0, min_ms=t, max_ms=t, outliers=0, runs=0, warmup=0,
             provider=provider, threads=self.config.threads or 0, precision=self.config.precision,
