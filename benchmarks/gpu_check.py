@@ -20,6 +20,10 @@ fp16) to check the script itself. The space samples need pydantic; where it is m
 only the grid is measured, and the script says so.
 
     python benchmarks/gpu_check.py [--quick] [--out gpu_check.json] [--torch-device cuda]
+
+On a machine with PyTorch but without hwsearch's other dependencies, put the repository on
+``PYTHONPATH`` and install pydantic's wheels (pydantic, pydantic_core, annotated-types,
+typing-inspection) with ``pip install --no-deps --target DIR`` first.
 """
 
 from __future__ import annotations
