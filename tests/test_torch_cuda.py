@@ -154,3 +154,9 @@ def test_devices_names_the_runtime_it_measures_with(capsys):
     assert main(["devices"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if "local-torch-cuda" in line)
     assert "torch fp32" in row and "onnxruntime" not in row
+
+
+def test_without_a_table_or_points_the_hint_never_offers_a_table_it_would_refuse(capsys):
+    assert main(["validate", "--device", "local-torch-cuda", "--n", "2"]) == 2
+    line = _one_error_line(capsys)
+    assert "hwsearch calibrate --device local-torch-cuda" in line and "hwsearch profile" not in line

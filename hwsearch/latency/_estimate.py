@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from hwsearch.errors import MeasurementError, ProviderUnavailableError
 from hwsearch.latency._points import direct_points, points_path, target_config
-from hwsearch.measurement import SOURCES, Measurement
+from hwsearch.measurement import SOURCES, TORCH_CUDA, Measurement
 
 if TYPE_CHECKING:
     from hwsearch.arch import Arch
@@ -98,11 +98,16 @@ class Estimator:
             )
         remote = self.device.kind == "remote"
         agent = "start 'hwsearch agent' on the board and pass --agent URL; or " if remote else ""
+        # A torch-cuda profile times whole networks only: its table would have to come from onnxruntime.
+        table = (
+            ""
+            if self.device.settings.provider == TORCH_CUDA
+            else f"build a table with 'hwsearch profile --device {name}'; or "
+        )
         return MeasurementError(
             f"device {name!r} has no lookup table and no calibration points{' and no agent' if remote else ''}",
             value=name,
-            hint=f"{agent}build a table with 'hwsearch profile --device {name}'; "
-            f"or add measured points with 'hwsearch calibrate --device {name} --points FILE.csv'",
+            hint=f"{agent}{table}add measured points with 'hwsearch calibrate --device {name} --points FILE.csv'",
         )
 
 
