@@ -160,3 +160,10 @@ def test_without_a_table_or_points_the_hint_never_offers_a_table_it_would_refuse
     assert main(["validate", "--device", "local-torch-cuda", "--n", "2"]) == 2
     line = _one_error_line(capsys)
     assert "hwsearch calibrate --device local-torch-cuda" in line and "hwsearch profile" not in line
+
+
+def test_profile_refuses_before_it_plans_or_shows_progress(capsys):
+    assert main(["profile", "--device", "local-torch-cuda"]) == 2
+    captured = capsys.readouterr()
+    assert "profiling" not in captured.out and "entries" not in captured.out
+    assert "lookup tables are timed with onnxruntime" in captured.err

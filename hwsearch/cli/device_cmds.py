@@ -162,11 +162,12 @@ def cmd_profile(args: argparse.Namespace) -> int:
     )
 
     from hwsearch.devices import load_device
-    from hwsearch.latency import LayerTable, build_table, lut_path, plan_jobs
+    from hwsearch.latency import LayerTable, build_table, check_buildable, lut_path, plan_jobs
     from hwsearch.space import load_space
 
     _positive("--min-time-s", args.min_time_s)
     device = load_device(args.device)
+    check_buildable(device.settings)
     space = load_space(args.space)
     out = console()
     agent = _agent(args, device)

@@ -202,18 +202,23 @@ def _row(job: Job, m: Measurement) -> list[object]:
     return [*numbers, *timing, f"{m.cv:.4f}", m.runs, arch, m.timestamp]
 
 
+def check_buildable(settings: MeasureSettings) -> None:
+    """Raise :class:`ProviderUnavailableError` for settings no table can be timed with (provider ``torch-cuda``)."""
+    if settings.provider == TORCH_CUDA:
+        raise ProviderUnavailableError(
+            f"lookup tables are timed with onnxruntime; provider {TORCH_CUDA} measures whole networks only",
+            value=settings.provider,
+            hint="build the table with a profile whose provider is cpu, cuda or tensorrt",
+        )
+
+
 def _measurer(settings: MeasureSettings, agent: object | None) -> tuple[Callable[[bytes], Measurement], dict[str, str]]:
     """How to time a model here or on the agent, and the facts the table header records."""
     if agent is None:
         import hwsearch.latency._runtime as runtime
         from hwsearch.latency._measure import drift_reference
 
-        if settings.provider == TORCH_CUDA:
-            raise ProviderUnavailableError(
-                f"lookup tables are timed with onnxruntime; provider {TORCH_CUDA} measures whole networks only",
-                value=settings.provider,
-                hint="build the table with a profile whose provider is cpu, cuda or tensorrt",
-            )
+        check_buildable(settings)
         runtime.check_provider(settings.provider)
         reference = drift_reference() if settings.interleave else None
         facts = {
