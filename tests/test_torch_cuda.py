@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import pytest
 import torch
@@ -139,6 +139,8 @@ def test_the_protocol_runs_for_real_on_the_cpu_device_and_never_names_a_gpu():
     assert record.median_ms > 0
     alone = measure_torch(TINY, QUICK, device="cpu")
     assert alone.reference == "" and alone.model_sha256 == record.model_sha256
+    unpaired = measure_torch(TINY, replace(QUICK, interleave=0), reference, device="cpu")
+    assert unpaired.reference == "" and unpaired.runs == QUICK.min_runs
     with pytest.raises(MeasurementError, match="CUDA graphs need a CUDA device"):
         measure_torch(TINY, MeasureSettings(provider="torch-cuda", cuda_graphs=1), device="cpu")
 

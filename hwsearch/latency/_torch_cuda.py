@@ -161,7 +161,8 @@ def _wall_timer(run: Callable[[], Any], clock: Callable[[], float]) -> TimedRun:
 
 def measure_torch(arch: Arch, settings: MeasureSettings, reference: tuple[Arch, str] | None = None, *,
                   device: str = "cuda", clock: Callable[[], float] = time.perf_counter) -> Measurement:  # fmt: skip
-    """Time ``arch`` as PyTorch runs it on the GPU, paired with ``reference`` (an arch and its label) when given.
+    """Time ``arch`` as PyTorch runs it on the GPU, paired with ``reference`` (an arch and its label) when
+    given and ``settings.interleave`` asks for pairing.
 
     ``device`` other than ``cuda`` times on that torch device with the wall clock instead of
     CUDA events (how the protocol is tested on machines without a GPU); the record then
@@ -169,6 +170,7 @@ def measure_torch(arch: Arch, settings: MeasureSettings, reference: tuple[Arch, 
     """
     import torch
 
+    reference = reference if settings.interleave else None  # as for ONNX Runtime: no pairing asked, none done
     on_gpu = device.startswith("cuda")
     if on_gpu:
         check_torch_cuda()
