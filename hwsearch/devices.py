@@ -37,14 +37,12 @@ from pydantic import (
 
 from hwsearch.arch import Arch
 from hwsearch.errors import ArchError, DeviceError
-from hwsearch.measurement import FP16_PROVIDERS, TORCH_CUDA, MeasureSettings
+from hwsearch.measurement import FP16_PROVIDERS, TORCH_CUDA, MeasureSettings, measuring_runtime
 from hwsearch.yamlfile import available_names, named_dirs, parse_model, read_text, resolve_named
 
 PROFILE_FOLDER = "device_profiles"
 DEFAULT_DEVICE = "local-cpu"
 CONFIG_SEPARATOR = ":"  # NAME:CONFIG chooses one of a profile's configurations
-# What hwsearch itself measures with, by "is the provider torch-cuda".
-MEASURING_RUNTIMES = {False: "onnxruntime", True: "torch"}
 
 PositiveInt = Annotated[int, Field(strict=True, ge=1)]
 NonNegativeInt = Annotated[int, Field(strict=True, ge=0)]
@@ -239,7 +237,7 @@ class DeviceProfile(_Model):
     def measurement_config(self) -> RuntimeSpec:
         """What hwsearch measures with: ONNX Runtime (PyTorch for ``torch-cuda``) at the measurement settings."""
         threads = None if self.measurement.threads == "auto" else self.measurement.threads
-        name = MEASURING_RUNTIMES[self.measurement.provider == TORCH_CUDA]
+        name = measuring_runtime(self.measurement.provider)
         return RuntimeSpec(name=name, precision=self.measurement.precision, threads=threads)
 
     @property

@@ -27,6 +27,9 @@ SOURCES = ("measured", "lut", "predicted")
 PROVIDERS = ("cpu", "cuda", "tensorrt", "torch-cuda")
 # The provider that times the network as PyTorch runs it on an NVIDIA GPU, not through ONNX Runtime.
 TORCH_CUDA = "torch-cuda"
+# What hwsearch times with: onnxruntime for every provider but torch-cuda, which PyTorch runs.
+ORT_RUNTIME = "onnxruntime"
+TORCH_RUNTIME = "torch"
 # Providers that can run a model in fp16 (the exported ONNX is fp32; TensorRT builds an fp16 engine from it).
 FP16_PROVIDERS = ("tensorrt", TORCH_CUDA)
 # hwsearch provider name -> the onnxruntime execution provider that implements it.
@@ -72,7 +75,7 @@ class MeasureSettings:
     min_runs: int = 50
     min_time_s: float = 0.5
     max_runs: int = 10_000
-    interleave: int = 2
+    interleave: int = BURST_INTERLEAVE
     cuda_graphs: int = 0
 
     def __post_init__(self) -> None:
@@ -138,6 +141,11 @@ class MeasureSettings:
             except ValueError:
                 raise SettingsError(f"setting {key} = {text!r} is not a number", value=text) from None
         return cls(**values)
+
+
+def measuring_runtime(provider: str) -> str:
+    """The runtime hwsearch times ``provider`` with: :data:`TORCH_RUNTIME` for ``torch-cuda``, else onnxruntime."""
+    return TORCH_RUNTIME if provider == TORCH_CUDA else ORT_RUNTIME
 
 
 def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:

@@ -112,25 +112,27 @@ def measure_arch(
     if settings.provider == TORCH_CUDA:
         from hwsearch.latency._torch_cuda import measure_torch
 
-        measurement = measure_torch(arch, settings, drift_reference_arch() if settings.interleave else None)
-        measurement = with_long_run(replace(measurement, device=key.device), key, cache)
-        if cache is not None:
-            cache.put(key, measurement)
-        return measurement
+        measurement = measure_torch(arch, settings, drift_reference_arch())
+    else:
+        measurement = _time_model(_exported(arch, agent, max_bytes), settings, agent)
+    measurement = with_long_run(replace(measurement, device=key.device), key, cache)
+    if cache is not None:
+        cache.put(key, measurement)
+    return measurement
+
+
+def _exported(arch: Arch, agent: AgentClient | None, max_bytes: int | None) -> bytes:
+    """``arch``'s ONNX bytes, refused when larger than the agent accepts."""
     from hwsearch.export import export_onnx
 
     model_bytes = export_onnx(arch)
-    if max_bytes is not None and len(model_bytes) > max_bytes:
+    if agent is not None and max_bytes is not None and len(model_bytes) > max_bytes:
         raise AgentError(
             f"the model of {arch} is {len(model_bytes)} bytes; the agent at {agent.url} accepts at most {max_bytes}",
             value=len(model_bytes),
             hint="restart the agent with a larger --max-bytes",
         )
-    measurement = _time_model(model_bytes, settings, agent)
-    measurement = with_long_run(replace(measurement, device=key.device), key, cache)
-    if cache is not None:
-        cache.put(key, measurement)
-    return measurement
+    return model_bytes
 
 
 def measure_model(model_bytes: bytes, device: DeviceProfile, *, agent: AgentClient | None = None) -> Measurement:

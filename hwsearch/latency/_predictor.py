@@ -30,7 +30,7 @@ from functools import lru_cache
 import numpy as np
 
 from hwsearch.arch import Arch
-from hwsearch.devices import MEASURING_RUNTIMES, DeviceProfile, RuntimeSpec
+from hwsearch.devices import DeviceProfile, RuntimeSpec
 from hwsearch.errors import MeasurementError
 from hwsearch.latency._checks import family_check
 from hwsearch.latency._corpus import ConfigGroup, config_setting, family_groups, figure_key, loadable_profiles
@@ -38,7 +38,7 @@ from hwsearch.latency._crossval import FamilyCheck, structural_center
 from hwsearch.latency._features import REFERENCE, TERMS, counts, relative_matrix
 from hwsearch.latency._fitting import Hyper, configuration_prior, fit_terms, predict, shared_settings
 from hwsearch.latency._points import Point, direct_points, target_config
-from hwsearch.measurement import Measurement, utc_now
+from hwsearch.measurement import ORT_RUNTIME, TORCH_RUNTIME, Measurement, utc_now
 
 
 def default_family(profile: DeviceProfile) -> str:
@@ -166,7 +166,7 @@ class DevicePredictor:
         t = self.predict_ms(arch)
         host = self.profile.hardware.processor or self.profile.description or self.profile.name
         gpu = default_family(self.profile) == "nvidia-gpu"
-        measuring = self.config.name in MEASURING_RUNTIMES.values()
+        measuring = self.config.name in (ORT_RUNTIME, TORCH_RUNTIME)
         provider = self.profile.measurement.provider if measuring else "gpu" if gpu else "cpu"
         return Measurement(
             median_ms=t, p90_ms=t, mean_ms=t, std_ms=0.0, min_ms=t, max_ms=t, outliers=0, runs=0, warmup=0,

@@ -11,7 +11,7 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from hwsearch.measurement import Measurement, MeasureSettings
+from hwsearch.measurement import BURST_INTERLEAVE, Measurement, MeasureSettings
 
 # Seeds the order of the paired runs, so that one protocol gives one sequence.
 ORDER_SEED = 0
@@ -20,8 +20,19 @@ TimedRun = Callable[[], float]
 # MeasureSettings.interleave -> (runs kept, runs discarded first) each time a network's turn comes.
 # Mode 1 alternates single runs, so each network starts every run with caches the other one
 # filled; mode 2 gives each turn a burst whose first run refills the caches and is dropped.
-BURSTS = {0: (1, 0), 1: (1, 0), 2: (4, 1)}
+BURSTS = {0: (1, 0), 1: (1, 0), BURST_INTERLEAVE: (4, 1)}
 INTERLEAVE_MODES = tuple(mode for mode in BURSTS if mode)  # the modes that pair with a reference
+
+
+def wall_timer(run: Callable[[], object], clock: Callable[[], float]) -> TimedRun:
+    """``run`` as a :data:`TimedRun`: its time on ``clock`` around one call, in ms."""
+
+    def timed() -> float:
+        began = clock()
+        run()
+        return (clock() - began) * 1e3
+
+    return timed
 
 
 def timed_rounds(runs: Sequence[TimedRun], settings: MeasureSettings, clock: Callable[[], float]) -> list[list[float]]:

@@ -23,10 +23,10 @@ import onnxruntime as ort
 
 from hwsearch.errors import InvalidModelError, MeasurementError, ProviderUnavailableError
 from hwsearch.latency._onnx_check import check_onnx_bytes
-from hwsearch.latency._protocol import TimedRun, timed_rounds, with_drift
-from hwsearch.measurement import ORT_PROVIDERS, Measurement, MeasureSettings, model_identity, utc_now
+from hwsearch.latency._protocol import timed_rounds, wall_timer, with_drift
+from hwsearch.measurement import ORT_PROVIDERS, ORT_RUNTIME, Measurement, MeasureSettings, model_identity, utc_now
 
-RUNTIME = "onnxruntime"
+RUNTIME = ORT_RUNTIME
 INPUT_SEED = 0
 Clock = Callable[[], float]
 
@@ -192,19 +192,14 @@ def time_session(opened: OpenSession, reference: OpenSession | None = None, *,
     settings = opened.settings
     sessions = [opened] if reference is None else [opened, reference]
 
-    def timed(item: OpenSession) -> TimedRun:
-        def run() -> float:
-            began = clock()
-            item.session.run(None, item.feed)
-            return (clock() - began) * 1e3
-
-        return run
+    def run(item: OpenSession) -> Callable[[], object]:
+        return lambda: item.session.run(None, item.feed)
 
     try:
         for item in sessions:
             for _ in range(settings.warmup_runs):
                 item.session.run(None, item.feed)
-        times_ms = timed_rounds([timed(item) for item in sessions], settings, clock)
+        times_ms = timed_rounds([wall_timer(run(item), clock) for item in sessions], settings, clock)
     except Exception as exc:  # a failing run is reported, not hidden behind a traceback
         raise MeasurementError(f"onnxruntime failed while running the model: {exc}", value=settings.provider) from None
     record = Measurement.from_times(

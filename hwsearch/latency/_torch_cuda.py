@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hwsearch.errors import MeasurementError, ProviderUnavailableError
-from hwsearch.latency._protocol import TimedRun, timed_rounds, with_drift
-from hwsearch.measurement import TORCH_CUDA, Measurement, MeasureSettings, model_identity, utc_now
+from hwsearch.latency._protocol import TimedRun, timed_rounds, wall_timer, with_drift
+from hwsearch.measurement import TORCH_CUDA, TORCH_RUNTIME, Measurement, MeasureSettings, model_identity, utc_now
 
 if TYPE_CHECKING:
     from hwsearch.arch import Arch
 
-RUNTIME = "torch"
+RUNTIME = TORCH_RUNTIME
 INPUT_SEED = 0
 
 
@@ -150,15 +150,6 @@ def _event_timer(run: Callable[[], Any]) -> TimedRun:
     return timed
 
 
-def _wall_timer(run: Callable[[], Any], clock: Callable[[], float]) -> TimedRun:
-    def timed() -> float:
-        began = clock()
-        run()
-        return (clock() - began) * 1e3
-
-    return timed
-
-
 def measure_torch(arch: Arch, settings: MeasureSettings, reference: tuple[Arch, str] | None = None, *,
                   device: str = "cuda", clock: Callable[[], float] = time.perf_counter) -> Measurement:  # fmt: skip
     """Time ``arch`` as PyTorch runs it on the GPU, paired with ``reference`` (an arch and its label) when
@@ -188,7 +179,7 @@ def measure_torch(arch: Arch, settings: MeasureSettings, reference: tuple[Arch, 
             if on_gpu:
                 torch.cuda.synchronize()  # the logits were copied back without blocking
             _check_output(out, arch if net is nets[0] else None)
-        timers = [_event_timer(n.run) if on_gpu else _wall_timer(n.run, clock) for n in nets]
+        timers = [_event_timer(n.run) if on_gpu else wall_timer(n.run, clock) for n in nets]
         times_ms = timed_rounds(timers, settings, clock)
     except torch.cuda.OutOfMemoryError:
         raise MeasurementError(f"the GPU ran out of memory timing {arch}", value=arch.to_str()) from None
