@@ -65,3 +65,12 @@ stages:
 rules:
   total_stride: {min: 4, max: 8}
 """
+
+
+def one_error_line(capsys: Any) -> str:
+    """The CLI's error output, checked to be one ``hwsearch: error:`` line with no traceback."""
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("hwsearch: error: ") and "Traceback" not in captured.err
+    return lines[0]

@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 import pytest
-from _latency_support import FAST_PROFILE, TINY_SPACE
+from _latency_support import FAST_PROFILE, TINY_SPACE, one_error_line
 
 from hwsearch.arch import mobilenet_v1
 from hwsearch.cli import main
@@ -36,14 +36,6 @@ def calibrated(tmp_path) -> str:
     path.write_text(FAST_PROFILE.format(name="fast-cpu", kind="local", provider="cpu") + "calibration:\n" + points,
                     encoding="utf-8")  # fmt: skip
     return str(path)
-
-
-def _one_error_line(capsys) -> str:
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith("hwsearch: error: ") and "Traceback" not in captured.err
-    return lines[0]
 
 
 def test_devices_lists_profiles_with_sources_points_and_expected_errors(capsys):
@@ -112,9 +104,9 @@ def test_calibrate_with_a_bad_points_file_is_one_line(capsys, calibrated, tmp_pa
     points = tmp_path / "bad.csv"
     points.write_text("alpha,resolution,latency_ms\n0.5,160,fast\n", encoding="utf-8")
     assert main(["calibrate", "--device", calibrated, "--points", str(points)]) == 2
-    assert "row 2.latency_ms: 'fast' is not allowed" in _one_error_line(capsys)
+    assert "row 2.latency_ms: 'fast' is not allowed" in one_error_line(capsys)
     assert main(["calibrate", "--device", calibrated, "--points", str(tmp_path / "none.csv")]) == 2
-    assert "readable UTF-8 CSV" in _one_error_line(capsys)
+    assert "readable UTF-8 CSV" in one_error_line(capsys)
 
 
 def test_validate_predicts_measures_and_plots(capsys, calibrated, space, tmp_path):
@@ -155,7 +147,7 @@ def test_latency_of_a_chosen_configuration_names_it_and_its_error(capsys):
     assert "device: jetson-nano:tf-trt" in out and "tf-trt, fp16" in out
     assert re.search(r"±\d+% \(cross-validated, 1 point, over 3 nvidia-gpu configurations\)", out)
     assert main(["latency", "--alpha", "0.5", "--device", "jetson-nano:tensorrt"]) == 2
-    assert "'tensorrt' is not allowed (a configuration of jetson-nano: ncnn-vulkan, tf-trt)" in _one_error_line(capsys)
+    assert "'tensorrt' is not allowed (a configuration of jetson-nano: ncnn-vulkan, tf-trt)" in one_error_line(capsys)
 
 
 def test_profile_dry_run_and_a_short_build(capsys, calibrated, space, tmp_path):
@@ -191,4 +183,4 @@ def test_bad_requests_are_one_line_and_exit_2(capsys, args, expected, tmp_path, 
     shutil.copy(shipped, tmp_path / "device_profiles")
     monkeypatch.chdir(tmp_path)
     assert main(args) == 2
-    assert expected in _one_error_line(capsys)
+    assert expected in one_error_line(capsys)

@@ -8,7 +8,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from _latency_support import TINY, running_agent, write_profile
+from _latency_support import TINY, one_error_line, running_agent, write_profile
 
 from hwsearch.cli import main
 
@@ -26,15 +26,6 @@ def cache_in_tmp(tmp_path, monkeypatch):
 @pytest.fixture
 def fast(tmp_path) -> str:
     return str(write_profile(tmp_path))
-
-
-def _one_error_line(capsys) -> str:
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith("hwsearch: error: ")
-    assert "Traceback" not in captured.err
-    return lines[0]
 
 
 def test_latency_on_local_cpu_prints_a_measurement_then_uses_the_cache(capsys, cache_in_tmp):
@@ -69,20 +60,20 @@ def test_explicit_cache_path(capsys, fast, tmp_path):
 
 def test_unknown_device_is_one_line_and_exit_2(capsys):
     assert main(["latency", "--alpha", "0.25", "--resolution", "64", "--device", "jetson-nowhere"]) == 2
-    line = _one_error_line(capsys)
+    line = one_error_line(capsys)
     assert "'jetson-nowhere'" in line
     assert "local-cpu" in line
 
 
 def test_local_cuda_without_gpu_says_it_cannot(capsys):
     assert main(["latency", TINY.to_str(), "--device", "local-cuda"]) == 2
-    assert "onnxruntime-gpu" in _one_error_line(capsys)
+    assert "onnxruntime-gpu" in one_error_line(capsys)
 
 
 def test_remote_profile_without_agent_asks_for_one(capsys, tmp_path):
     board = write_profile(tmp_path, "board", kind="remote")
     assert main(["latency", TINY.to_str(), "--device", str(board)]) == 2
-    assert "--agent URL" in _one_error_line(capsys)
+    assert "--agent URL" in one_error_line(capsys)
 
 
 def test_latency_through_an_agent(capsys, fast, monkeypatch):
@@ -100,12 +91,12 @@ def test_unreachable_agent_names_the_url(capsys, fast, monkeypatch):
         sock.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     assert main(["latency", TINY.to_str(), "--device", fast, "--agent", url]) == 2
-    assert f"cannot reach the agent at {url}" in _one_error_line(capsys)
+    assert f"cannot reach the agent at {url}" in one_error_line(capsys)
 
 
 def test_agent_command_refuses_open_address_without_token(capsys):
     assert main(["agent", "--host", "0.0.0.0", "--port", "0"]) == 2
-    assert "without a token" in _one_error_line(capsys)
+    assert "without a token" in one_error_line(capsys)
 
 
 def test_agent_command_serves_without_importing_torch():
@@ -150,4 +141,4 @@ def test_an_onnx_file_is_timed_as_it_is_here_and_on_an_agent(capsys, fast, tmp_p
 
 def test_onnx_file_and_architecture_together_are_refused(capsys, fast, tmp_path):
     assert main(["latency", TINY.to_str(), "--onnx", str(tmp_path / "m.onnx"), "--device", fast]) == 2
-    assert "not both" in _one_error_line(capsys)
+    assert "not both" in one_error_line(capsys)

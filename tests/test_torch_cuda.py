@@ -10,7 +10,7 @@ from dataclasses import asdict, replace
 
 import pytest
 import torch
-from _latency_support import TINY, running_agent, write_profile
+from _latency_support import TINY, one_error_line, running_agent, write_profile
 
 import hwsearch.model
 from hwsearch.arch import mobilenet_v1
@@ -25,12 +25,6 @@ from hwsearch.space import load_space
 
 NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")
 QUICK = MeasureSettings(provider="torch-cuda", warmup_runs=1, min_runs=4, min_time_s=0.0, max_runs=4)
-
-
-def _one_error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("hwsearch: error: "), err
-    return err[0]
 
 
 def _profile(tmp_path, *, kind: str = "local", extra: str = "") -> str:
@@ -86,12 +80,12 @@ def test_without_a_gpu_the_path_refuses_before_building_anything(tmp_path, monke
 @NO_GPU
 def test_the_cli_says_so_in_one_line(capsys, tmp_path):
     assert main(["latency", TINY.to_str(), "--device", "local-torch-cuda"]) == 2
-    line = _one_error_line(capsys)
+    line = one_error_line(capsys)
     assert "torch-cuda" in line and "CPU-only build" in line and "choose a CPU profile" in line
     model = tmp_path / "m.onnx"
     model.write_bytes(b"not even read")
     assert main(["latency", "--onnx", str(model), "--device", "local-torch-cuda"]) == 2
-    assert "not ONNX files" in _one_error_line(capsys)
+    assert "not ONNX files" in one_error_line(capsys)
 
 
 @NO_GPU
@@ -160,7 +154,7 @@ def test_devices_names_the_runtime_it_measures_with(capsys):
 
 def test_without_a_table_or_points_the_hint_never_offers_a_table_it_would_refuse(capsys):
     assert main(["validate", "--device", "local-torch-cuda", "--n", "2"]) == 2
-    line = _one_error_line(capsys)
+    line = one_error_line(capsys)
     assert "hwsearch calibrate --device local-torch-cuda" in line and "hwsearch profile" not in line
 
 
