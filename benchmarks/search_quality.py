@@ -52,10 +52,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     defaults = SearchConfig()
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run from this one on")
     parser.add_argument("--trials", type=int, default=60, help="networks the ladder explores")
     parser.add_argument("--budget", default=defaults.budget, help="the exploration fidelity of every method")
     parser.add_argument("--rungs", default=",".join(defaults.rungs), help="the ladder's rungs above --budget")
     parser.add_argument("--promote", type=float, default=defaults.promote_fraction)
+    parser.add_argument("--promotion", default=defaults.promotion, help="the ladder's promotion: end or async")
     parser.add_argument("--ladder-sampler", default=defaults.sampler, help="the sampler the ladder explores with")
     parser.add_argument("--ladder-population", type=int, help="the ladder's NSGA-II population (default: the run's)")
     parser.add_argument("--judge", default="standard:epochs=12", help="the budget every front is retrained at")
@@ -66,6 +68,7 @@ def main() -> None:
     parser.add_argument("--judge-cache", type=Path, default=Path("results/search_quality/judged.csv"),
                         help="judged accuracies kept across calls, keyed by judge budget and network")  # fmt: skip
     args = parser.parse_args()
+    args.seed_list = list(range(args.first_seed, args.first_seed + args.seeds))
 
     work = args.from_dir or Path(tempfile.mkdtemp(prefix="hwsearch-quality-"))
     print(f"runs in {work}", flush=True)
@@ -74,14 +77,15 @@ def main() -> None:
     fronts: dict[tuple[str, int], list[tuple[str, float]]] = {}  # (method, seed) -> [(arch, latency_ms)]
     compute: dict[tuple[str, int], float] = {}
     start = time.perf_counter()
-    for seed in range(args.seeds):
+    for seed in args.seed_list:
         if args.from_dir is not None:
             for method in METHODS:
                 _keep(Session.open(work / f"{method}-{seed}"), method, seed, fronts, compute)
             continue
         common = {"device": args.device, "budget": args.budget, "seed": seed, "baselines": False}
         ladder = SearchConfig(trials=args.trials, rungs=rungs, promote_fraction=args.promote,
-                              sampler=args.ladder_sampler, population=args.ladder_population, **common)  # fmt: skip
+                              promotion=args.promotion, sampler=args.ladder_sampler,
+                              population=args.ladder_population, **common)  # fmt: skip
         session = _run(ladder, work / f"ladder-{seed}")
         seconds = session.records.train_seconds()
         explore_s = statistics.fmean(r.train_seconds for k, r in session.records.records().items()
@@ -160,11 +164,11 @@ def _print(fronts: dict, compute: dict, judged: dict[str, float], args: argparse
           f"(1 point below the worst judged front network, 10% beyond the slowest)")  # fmt: skip
     hv = {key: hypervolume(front, reference) for key, front in points.items()}
     print(f"\n{'seed':<6}" + "".join(f"{m + ' HV':>14}{m + ' s':>10}" for m in METHODS))
-    for seed in range(args.seeds):
+    for seed in args.seed_list:
         print(f"{seed:<6}" + "".join(f"{hv[(m, seed)]:>14.2f}{compute[(m, seed)]:>10.0f}" for m in METHODS))
-    mean = {m: statistics.fmean(hv[(m, s)] for s in range(args.seeds)) for m in METHODS}
+    mean = {m: statistics.fmean(hv[(m, s)] for s in args.seed_list) for m in METHODS}
     gain = mean["ladder"] / mean["nsga2"] - 1 if mean["nsga2"] else float("inf")
-    beats_random = all(hv[("ladder", s)] > hv[("random", s)] for s in range(args.seeds))
+    beats_random = all(hv[("ladder", s)] > hv[("random", s)] for s in args.seed_list)
     print(f"\nmean judged HV: ladder {mean['ladder']:.2f}, NSGA-II {mean['nsga2']:.2f}, random {mean['random']:.2f}; "
           f"ladder vs NSGA-II {gain:+.1%}")  # fmt: skip
     # No front can hold more than the box from the reference to the ideal point: the best judged

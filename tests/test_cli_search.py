@@ -132,6 +132,7 @@ def test_export_by_latency_and_trial(finished_run, tmp_path, capsys):
         (["run", "--latency-budget-ms", "0"], "--latency-budget-ms: 0"),
         (["run", "--device", "no-such-board"], "'no-such-board'"),
         (["run", "--sampler", "cmaes", "--device", "local-cpu"], "'cmaes'"),
+        (["run", "--promotion", "soon", "--device", "local-cpu"], "--promotion 'soon' is unknown (one of end, async)"),
         (["run", "--resume"], "--resume"),
         (["report", "/nonexistent/run"], "/nonexistent/run"),
         (["export", "/nonexistent/run", "--best"], "/nonexistent/run"),

@@ -31,3 +31,13 @@ def test_population_follows_the_budget_and_is_fixed_at_creation():
     # Stored and read back with more trials, the population stays what it was.
     again = SearchConfig.from_dict({**config.to_dict(), "trials": 400})
     assert again.population == 15
+
+
+def test_promotion_waits_for_the_rung_by_default_and_old_ladder_studies_keep_theirs():
+    assert SearchConfig().promotion == "end"
+    with pytest.raises(SearchConfigError, match="--promotion 'soon'") as info:
+        SearchConfig(promotion="soon")
+    assert info.value.value == "soon" and "end, async" in info.value.hint
+    stored = SearchConfig().to_dict()
+    del stored["promotion"]  # a ladder study made before the option promoted as its rungs filled
+    assert SearchConfig.from_dict(stored).promotion == "async"

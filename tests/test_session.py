@@ -136,6 +136,25 @@ def _complete_per_key(session):
     return counts
 
 
+def _first_promotion_after_explored(session) -> int:
+    """How many networks had been explored when the first promotion was queued."""
+    explored = 0
+    for t in sorted(session.records.study.get_trials(), key=lambda t: t.number):
+        if t.user_attrs["reason"] == "promote":
+            return explored
+        explored += t.user_attrs["reason"] == "explore"
+    return -1
+
+
+def test_asynchronous_promotion_promotes_while_the_rung_fills(w, tmp_path):
+    config = tiny_config(w, trials=8, promote_fraction=0.5, promotion="async")
+    session = Session.create(config, tmp_path / "run", worker=ONE_THREAD)
+    session.run()
+    promoted = {k.arch for k in session.records.records() if k.budget == w["rungs"]}
+    assert 2 <= _first_promotion_after_explored(session) < 8  # as soon as half of the rung is a network
+    assert len(promoted) >= 4 and set(_complete_per_key(session).values()) == {1}
+
+
 def test_the_ladder_promotes_confirms_and_reports_at_one_fidelity(w, tmp_path):
     from hwsearch.search.ladder import front
 
@@ -147,7 +166,8 @@ def test_the_ladder_promotes_confirms_and_reports_at_one_fidelity(w, tmp_path):
     records = session.records.records()
     explored = session.standings(config.budget)
     promoted = {k.arch for k in records if k.budget == top}
-    assert len(explored) == 8 and len(promoted) >= 4  # at least half of the rung, as asked
+    assert len(explored) == 8 and len(promoted) == 4  # half of the rung, chosen once it was complete
+    assert _first_promotion_after_explored(session) == 8
     assert set(_complete_per_key(session).values()) == {1}  # no network trained twice at one fidelity
     assert {r.reason for r in trained} == {"promote", "confirm"} and all(r.key.budget == top for r in trained)
 
@@ -176,7 +196,8 @@ def test_the_ladder_promotes_confirms_and_reports_at_one_fidelity(w, tmp_path):
 
 
 def test_a_training_budget_stops_exploration_but_not_the_confirmation(w, tmp_path):
-    config = tiny_config(w, trials=50, train_budget_s=0.01, promote_fraction=1.0)
+    # A budget any training spends: the tiny network's first training can take under 10 ms.
+    config = tiny_config(w, trials=50, train_budget_s=1e-6, promote_fraction=1.0)
     session = Session.create(config, tmp_path / "run", worker=ONE_THREAD)
     session.run()
     assert session.completed() == 1  # the first training spent the budget

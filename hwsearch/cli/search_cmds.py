@@ -21,7 +21,7 @@ from hwsearch.cli.output import EXIT_INTERRUPTED, console, write_text
 from hwsearch.cli.proxy_cmds import add_data_arguments
 from hwsearch.paths import RESULTS_DIR
 from hwsearch.report.choices import DEFAULT_WITHIN_PCT
-from hwsearch.search.config import HEARTBEAT_S, SAMPLERS, STUDY_NAME, RunError, SearchConfig, Worker
+from hwsearch.search.config import HEARTBEAT_S, PROMOTIONS, SAMPLERS, STUDY_NAME, RunError, SearchConfig, Worker
 
 if TYPE_CHECKING:
     from hwsearch.search import Session
@@ -98,6 +98,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=_default("promote_fraction"),
         help=f"share of each rung promoted to the next (default {_default('promote_fraction')})",
     )
+    run.add_argument("--promotion", default=_default("promotion"),
+                     help=f"{' or '.join(PROMOTIONS)}: promote once exploring is over, each promotion chosen from "
+                          "the whole rung, or as each rung fills up, as ASHA does (about twice the share) "
+                          f"(default {_default('promotion')})")  # fmt: skip
     run.add_argument("--confirm-seeds", type=positive_int, metavar="N", default=_default("confirm_seeds"),
                      help="seeds the front and the networks near it get at the top rung "
                           f"(default {_default('confirm_seeds')})")  # fmt: skip
@@ -194,6 +198,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             macs_budget=args.macs_budget, timeout_min=args.timeout, baselines=not args.no_baselines,
             dataset=args.dataset, data_dir=None if args.data_dir is None else str(args.data_dir), agent=args.agent,
             population=args.population, rungs=args.rungs, promote_fraction=args.promote,
+            promotion=args.promotion,
             confirm_seeds=args.confirm_seeds, confirm_margin_pct=args.confirm_margin, train_budget_s=args.train_budget,
         )  # fmt: skip
         session = Session.create(config, out_dir, storage=args.storage, study_name=args.study, worker=worker)
@@ -251,7 +256,9 @@ def _ladder_text(config: SearchConfig) -> str:
     if not config.rungs:
         return f", {config.confirm_seeds} seed(s) for the front" if config.confirm_seeds > 1 else ""
     rungs = " -> ".join(f"'{b}'" for b in config.rungs)
-    return f", best {config.promote_fraction:g} promoted to {rungs}, front confirmed with {config.confirm_seeds} seeds"
+    when = "once exploring ends" if config.promotion == "end" else "as each rung fills"
+    confirm = f"front confirmed with {config.confirm_seeds} seeds"
+    return f", best {config.promote_fraction:g} promoted to {rungs} {when}, {confirm}"
 
 
 def _run_with_display(session: Session, *, total: int, n_trials: int | None) -> None:

@@ -15,6 +15,9 @@ from hwsearch.data import DEFAULT_DATASET
 from hwsearch.errors import HwsearchError
 
 SAMPLERS = ("nsga2", "tpe", "random", "grid")
+# When a rung's best share is promoted: once exploration is over (synchronous successive
+# halving), or as the rung fills up (asynchronous, as ASHA).
+PROMOTIONS = ("end", "async")
 CONFIG_ATTR = "hwsearch_config"
 # The study a run folder or a shared storage holds unless --study names another.
 STUDY_NAME = "hwsearch"
@@ -28,6 +31,8 @@ _POSITIVE_OPTIONS = {
 }
 # What a study made before the fidelity ladder searched with: one rung, one seed, no confirmation.
 _BEFORE_LADDER = {"rungs": (), "confirm_seeds": 1}
+# Ladder studies made before promotions could wait for the end promoted as their rungs filled.
+_BEFORE_PROMOTION_OPTION = {"promotion": "async"}
 
 
 class SearchConfigError(HwsearchError, ValueError):
@@ -46,7 +51,8 @@ class SearchConfig:
 
     The fidelity ladder: ``trials`` networks are explored at ``budget``; the best
     ``promote_fraction`` of each rung (by non-dominated rank and crowding) are trained at
-    the next of ``rungs``; before the run ends, the front at the top rung and the networks
+    the next of ``rungs``, once the rung is complete (``promotion = "end"``) or as it fills
+    up (``"async"``); before the run ends, the front at the top rung and the networks
     within ``confirm_margin_pct`` of it are trained there with ``confirm_seeds`` seeds. With
     no ``rungs`` the run is single-fidelity; ``confirm_seeds`` then applies to ``budget``.
     ``train_budget_s`` stops exploration once the run's training has taken that many seconds.
@@ -68,6 +74,7 @@ class SearchConfig:
     population: int | None = None
     rungs: tuple[str, ...] = ("standard",)
     promote_fraction: float = 0.15
+    promotion: str = "end"
     confirm_seeds: int = 2
     confirm_margin_pct: float = 0.5
     train_budget_s: float | None = None
@@ -104,6 +111,8 @@ class SearchConfig:
                                     hint="it was made by a newer hwsearch")  # fmt: skip
         if "rungs" not in data:
             data = {**data, **_BEFORE_LADDER}
+        if "promotion" not in data:
+            data = {**data, **_BEFORE_PROMOTION_OPTION}
         return cls(**data)
 
     @property
@@ -151,6 +160,9 @@ def _check_ladder(config: SearchConfig) -> None:
     if not (isinstance(config.promote_fraction, (int, float)) and 0 < config.promote_fraction <= 1):
         raise SearchConfigError(f"--promote {config.promote_fraction!r} is invalid", value=config.promote_fraction,
                                 hint="a fraction in (0, 1]")  # fmt: skip
+    if config.promotion not in PROMOTIONS:
+        raise SearchConfigError(f"--promotion {config.promotion!r} is unknown", value=config.promotion,
+                                hint=f"one of {', '.join(PROMOTIONS)}")  # fmt: skip
     _positive_int("confirm-seeds", config.confirm_seeds)
     margin = config.confirm_margin_pct
     if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin < 100:

@@ -267,11 +267,16 @@ class Session:
         """Queue the promotions each rung has earned so far; returns how many were queued.
 
         ``final``: exploration is over, so each rung's share rounds up (see :func:`promotions`).
+        With ``promotion = "end"`` a rung promotes only then, and only once no training at it
+        or below is left, so that its share is chosen from the whole rung.
         """
         assert self.records is not None
         done, pending = self.records.records(), self.records.pending()
         queued = 0
-        for lower, upper in itertools.pairwise(self.config.ladder):
+        waiting = {k.budget for k in pending}
+        for i, (lower, upper) in enumerate(itertools.pairwise(self.config.ladder)):
+            if self.config.promotion == "end" and (not final or waiting & set(self.config.ladder[: i + 1])):
+                break  # the rungs above wait for this one too
             promoted = {k.arch for k in (*done, *pending) if k.budget == upper}
             archs = promotions(self.standings(lower, done), self.config.promote_fraction, promoted, final=final)
             seed = get_budget(upper).seed
