@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import time
-
-import numpy as np
 import pytest
 
 from hwsearch.arch import mobilenet_v1
@@ -88,15 +85,6 @@ def test_the_nvidia_prior_draws_on_every_published_nvidia_point():
     assert len(prior.groups) == 3  # the TX2's TensorRT, TF-TRT and TensorFlow configurations shape it
     assert prior.level_only >= 6  # Xavier, desktop GPUs, Nano: one network each, so they fix only their level
     assert "single-network configurations fix only their own level" in prior.describe()
-
-
-def test_predictions_are_fast():
-    model = fit_predictor(load_device("pixel-3"))
-    archs = [mobilenet_v1(a, r) for a in np.linspace(0.25, 1.0, 25) for r in range(128, 228, 4)]
-    started = time.perf_counter()
-    for arch in archs:
-        model.predict(arch)
-    assert len(archs) / (time.perf_counter() - started) > 1000
 
 
 def test_a_device_without_points_in_its_configuration_says_how_to_calibrate():
