@@ -271,11 +271,14 @@ class Session:
         or below is left, so that its share is chosen from the whole rung.
         """
         assert self.records is not None
+        wait_for_rungs = self.config.promotion == "end"
+        if wait_for_rungs and not final:
+            return 0  # called after every training: no need to read the records to wait
         done, pending = self.records.records(), self.records.pending()
         queued = 0
         waiting = {k.budget for k in pending}
         for i, (lower, upper) in enumerate(itertools.pairwise(self.config.ladder)):
-            if self.config.promotion == "end" and (not final or waiting & set(self.config.ladder[: i + 1])):
+            if wait_for_rungs and waiting & set(self.config.ladder[: i + 1]):
                 break  # the rungs above wait for this one too
             promoted = {k.arch for k in (*done, *pending) if k.budget == upper}
             archs = promotions(self.standings(lower, done), self.config.promote_fraction, promoted, final=final)
