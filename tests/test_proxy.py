@@ -132,3 +132,22 @@ def test_shortcuts_wrap_only_shape_preserving_blocks_and_keep_the_function_shape
     plain = train_proxy(deep, DATA, TINY, threads=1)
     short = train_proxy(deep, DATA, TINY.with_overrides(shortcuts=True), threads=1)
     assert plain.epoch_loss != short.epoch_loss and plain.proxy_arch == short.proxy_arch
+
+
+def test_augment_shifts_each_image_on_its_own_without_wrapping():
+    import torch
+
+    from hwsearch.proxy.train import augment
+
+    # A bright dot in the middle of each dark image: after a shift of up to 2 pixels it is
+    # still the image's only bright pixel (edge padding adds dark pixels, never wrapped ones).
+    x = torch.zeros(64, 1, 9, 9)
+    x[:, 0, 4, 4] = 1.0
+    out = augment(x, torch.Generator().manual_seed(0), 2)
+    assert out.shape == x.shape
+    assert torch.all(out.sum(dim=(1, 2, 3)) == 1.0)
+    where = out.flatten(1).argmax(1)
+    rows, cols = where // 9, where % 9
+    assert rows.min() >= 2 and rows.max() <= 6 and cols.min() >= 2 and cols.max() <= 6
+    assert len(set(zip(rows.tolist(), cols.tolist(), strict=True))) > 10  # not one shift for the batch
+    assert torch.equal(augment(x, torch.Generator().manual_seed(0), 0).sum(dim=(1, 2, 3)), torch.ones(64))

@@ -23,7 +23,9 @@ class Budget:
 
     ``shortcuts`` trains the proxy network with identity shortcuts around its shape-preserving
     blocks (:mod:`hwsearch.proxy.shortcuts`): a plain deep stack learns too slowly for a
-    seconds-long training to see what its depth is worth.
+    seconds-long training to see what its depth is worth. ``translate`` shifts each training
+    image by up to that many pixels of the proxy's input, a harder task (see the README's
+    "The front's slope").
     """
 
     name: str

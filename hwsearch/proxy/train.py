@@ -89,15 +89,24 @@ def prepare_images(images: ImageSet, resolution: int, detail: int, stats: tuple[
 
 
 def augment(x: torch.Tensor, gen: torch.Generator, pad: int) -> torch.Tensor:
-    """A random horizontal flip per image and one random translation of up to ``pad`` pixels per batch."""
+    """A random horizontal flip and a random translation of up to ``pad`` pixels, each per image.
+
+    Translated images are cut from a copy padded with its own edge pixels (the background on
+    these data sets), so nothing wraps around.
+    """
     flip = torch.rand(x.shape[0], generator=gen, device=x.device) < 0.5
     x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-    if pad:
-        # One random translation per batch keeps the cost negligible on CPU; drawn on the generator's
-        # own device, which a GPU generator needs.
-        dx, dy = (int(v) for v in torch.randint(-pad, pad + 1, (2,), generator=gen, device=x.device))
-        x = torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
-    return x
+    if not pad:
+        return x
+    n, _, h, w = x.shape
+    # Offsets are drawn on the generator's own device, which a GPU generator needs.
+    dy, dx = torch.randint(0, 2 * pad + 1, (2, n, 1), generator=gen, device=x.device)
+    rows = (torch.arange(h, device=x.device) + dy)[:, None, :, None]
+    cols = (torch.arange(w, device=x.device) + dx)[:, None, None, :]
+    padded = F.pad(x, (pad, pad, pad, pad), mode="replicate")
+    images = torch.arange(n, device=x.device)[:, None, None, None]
+    channels = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+    return padded[images, channels, rows, cols].contiguous(memory_format=torch.channels_last)
 
 
 def build_proxy_model(net: Arch, budget: Budget, seed: int) -> torch.nn.Module:
