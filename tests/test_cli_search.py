@@ -74,6 +74,20 @@ def test_resume_keeps_every_finished_trial(tmp_path, capsys):
                                   first.drop(columns=ladder))  # fmt: skip
 
 
+def test_a_timeout_before_confirmation_says_so_and_resume_confirms(tmp_path, capsys):
+    w = world(tmp_path)
+    out = tmp_path / "run"
+    # A 60 ms timeout: the first exploration starts, nothing after it does.
+    assert main(run_args(w, out, "--trials", "2", "--timeout", "0.001")) == 0
+    printed = capsys.readouterr().out
+    assert "stopped before its front was confirmed" in printed and f"'{w['budget']}'" in printed
+    assert f"hwsearch run --resume --out {out}" in printed.replace("\n", "")
+    assert main(["run", "--resume", "--out", str(out)]) == 0
+    assert "before its front was confirmed" not in capsys.readouterr().out
+    front = pd.read_csv(out / "trials.csv").query("on_front")
+    assert set(front.budget) == {w["rungs"]} and front.seeds.min() >= 2
+
+
 def test_export_round_trip_in_a_fresh_interpreter(finished_run, tmp_path, capsys):
     _, out = finished_run
     assert main(["export", str(out), "--best", "--out", str(tmp_path / "exp")]) == 0

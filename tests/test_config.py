@@ -34,10 +34,12 @@ def test_population_follows_the_budget_and_is_fixed_at_creation():
 
 
 def test_promotion_waits_for_the_rung_by_default_and_old_ladder_studies_keep_theirs():
-    assert SearchConfig().promotion == "end"
+    assert SearchConfig().promotion == "end" and SearchConfig().promotes_at_end
+    assert not SearchConfig(promotion="async").promotes_at_end
     with pytest.raises(SearchConfigError, match="--promotion 'soon'") as info:
         SearchConfig(promotion="soon")
     assert info.value.value == "soon" and "end, async" in info.value.hint
     stored = SearchConfig().to_dict()
     del stored["promotion"]  # a ladder study made before the option promoted as its rungs filled
     assert SearchConfig.from_dict(stored).promotion == "async"
+    assert not SearchConfig.from_dict(stored).promotes_at_end

@@ -220,6 +220,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         session.close()  # the folder is free for a --resume as soon as this one is done with it
     console().print(f"{session.completed()} trials finished; {_front_text(session)}; wrote "
                     f"{', '.join(p.name for p in paths)} in {out_dir}")  # fmt: skip
+    unconfirmed = _unconfirmed_text(session)
+    if unconfirmed is not None:
+        console().print(f"{unconfirmed}; finish with: hwsearch run --resume --out {out_dir}", soft_wrap=True)
     return 0
 
 
@@ -230,6 +233,18 @@ def _front_text(session: Session) -> str:
         return "no feasible network"
     seeds = int(front.seeds.min())
     return f"front of {len(front)} at '{front.budget.iloc[0]}' ({seeds}+ seeds each)"
+
+
+def _unconfirmed_text(session: Session) -> str | None:
+    """Why the reported front is not the confirmed one (a --timeout ended the run early), or None."""
+    frame = session.frame()
+    front = frame[frame.on_front]
+    config = session.config
+    top = config.ladder[-1]
+    if front.empty or (front.budget.iloc[0] == top and int(front.seeds.min()) >= config.confirm_seeds):
+        return None
+    return (f"the run stopped before its front was confirmed: it stands at '{front.budget.iloc[0]}' with "
+            f"{int(front.seeds.min())}+ seed(s), not at '{top}' with {config.confirm_seeds}")  # fmt: skip
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -256,7 +271,7 @@ def _ladder_text(config: SearchConfig) -> str:
     if not config.rungs:
         return f", {config.confirm_seeds} seed(s) for the front" if config.confirm_seeds > 1 else ""
     rungs = " -> ".join(f"'{b}'" for b in config.rungs)
-    when = "once exploring ends" if config.promotion == "end" else "as each rung fills"
+    when = "once exploring ends" if config.promotes_at_end else "as each rung fills"
     confirm = f"front confirmed with {config.confirm_seeds} seeds"
     return f", best {config.promote_fraction:g} promoted to {rungs} {when}, {confirm}"
 

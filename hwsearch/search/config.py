@@ -17,7 +17,8 @@ from hwsearch.errors import HwsearchError
 SAMPLERS = ("nsga2", "tpe", "random", "grid")
 # When a rung's best share is promoted: once exploration is over (synchronous successive
 # halving), or as the rung fills up (asynchronous, as ASHA).
-PROMOTIONS = ("end", "async")
+PROMOTE_AT_END, PROMOTE_ASYNC = "end", "async"
+PROMOTIONS = (PROMOTE_AT_END, PROMOTE_ASYNC)
 CONFIG_ATTR = "hwsearch_config"
 # The study a run folder or a shared storage holds unless --study names another.
 STUDY_NAME = "hwsearch"
@@ -32,7 +33,7 @@ _POSITIVE_OPTIONS = {
 # What a study made before the fidelity ladder searched with: one rung, one seed, no confirmation.
 _BEFORE_LADDER = {"rungs": (), "confirm_seeds": 1}
 # Ladder studies made before promotions could wait for the end promoted as their rungs filled.
-_BEFORE_PROMOTION_OPTION = {"promotion": "async"}
+_BEFORE_PROMOTION_OPTION = {"promotion": PROMOTE_ASYNC}
 
 
 class SearchConfigError(HwsearchError, ValueError):
@@ -74,7 +75,7 @@ class SearchConfig:
     population: int | None = None
     rungs: tuple[str, ...] = ("standard",)
     promote_fraction: float = 0.15
-    promotion: str = "end"
+    promotion: str = PROMOTE_AT_END
     confirm_seeds: int = 2
     confirm_margin_pct: float = 0.5
     train_budget_s: float | None = None
@@ -114,6 +115,11 @@ class SearchConfig:
         if "promotion" not in data:
             data = {**data, **_BEFORE_PROMOTION_OPTION}
         return cls(**data)
+
+    @property
+    def promotes_at_end(self) -> bool:
+        """Whether each rung promotes once, when exploring is over (else as it fills up)."""
+        return self.promotion == PROMOTE_AT_END
 
     @property
     def ladder(self) -> tuple[str, ...]:

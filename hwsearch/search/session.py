@@ -271,7 +271,7 @@ class Session:
         or below is left, so that its share is chosen from the whole rung.
         """
         assert self.records is not None
-        wait_for_rungs = self.config.promotion == "end"
+        wait_for_rungs = self.config.promotes_at_end
         if wait_for_rungs and not final:
             return 0  # called after every training: no need to read the records to wait
         done, pending = self.records.records(), self.records.pending()
