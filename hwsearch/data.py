@@ -10,6 +10,9 @@ Three sources:
 - ``imagefolder:PATH``: one sub-folder per class (or ``train/`` and ``val/`` or ``test/`` holding
   such folders), read with Pillow.
 
+``pairs:SPEC`` derives a harder task from any of them (:func:`pair_images`): two images in one
+mosaic, labelled by the pair of their classes.
+
 A missing or malformed data set raises :class:`DatasetError` saying where it looked and how to
 get the data. Images are kept as uint8 arrays of shape (N, C, H, W).
 """
@@ -35,7 +38,10 @@ FASHION_MNIST_CLASSES = (
 )  # fmt: skip
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-DATASETS = ("fashion-mnist", "cifar10", "imagefolder:PATH")
+DATASETS = ("fashion-mnist", "cifar10", "imagefolder:PATH", "pairs:SPEC")
+PAIRS_MAX_CLASSES = 32  # a pair task has the square of its source's classes
+# The pairing of each part is fixed, so that every run on ``pairs:SPEC`` sees the same task.
+_PAIR_SEEDS = {"train": 1, "test": 2}
 DEFAULT_DATASET = "fashion-mnist"
 _HOW_TO_GET = (
     "install it with 'apt-get install dataset-fashion-mnist', pass --data-dir DIR, or use --dataset imagefolder:PATH"
@@ -112,7 +118,14 @@ def search_dirs(name: str, data_dir: str | Path | None = None) -> list[Path]:
 
 
 def load_dataset(spec: str = DEFAULT_DATASET, *, data_dir: str | Path | None = None) -> Dataset:
-    """Load a data set by spec: ``fashion-mnist``, ``cifar10`` or ``imagefolder:PATH``."""
+    """Load a data set by spec: ``fashion-mnist``, ``cifar10``, ``imagefolder:PATH`` or ``pairs:SPEC``."""
+    if spec.startswith("pairs:"):
+        base = load_dataset(spec.split(":", 1)[1], data_dir=data_dir)
+        if len(base.train.classes) > PAIRS_MAX_CLASSES:
+            raise DatasetError(f"{spec!r}: {len(base.train.classes)} classes make too many pairs", value=spec,
+                               hint=f"a source with at most {PAIRS_MAX_CLASSES} classes")  # fmt: skip
+        train, test = pair_images(base.train, _PAIR_SEEDS["train"]), pair_images(base.test, _PAIR_SEEDS["test"])
+        return Dataset(f"pairs:{base.name}", base.source, train, test)
     if spec == "fashion-mnist":
         return _load_fashion_mnist(data_dir)
     if spec == "cifar10":
@@ -120,6 +133,22 @@ def load_dataset(spec: str = DEFAULT_DATASET, *, data_dir: str | Path | None = N
     if spec.startswith("imagefolder:") and len(spec) > len("imagefolder:"):
         return load_image_folder(Path(spec.split(":", 1)[1]))
     raise DatasetError(f"unknown data set {spec!r}", value=spec, hint=f"one of {', '.join(DATASETS)}")
+
+
+def pair_images(images: ImageSet, seed: int) -> ImageSet:
+    """Each image top-left in a mosaic twice its size, a seeded other image bottom-right, the
+    other corners blank; the label is the pair of classes (``first * classes + second``).
+
+    The same images make a task with the square of their classes, on which more capacity keeps
+    paying (see the README's "The front's slope")."""
+    n, channels, height, width = images.images.shape
+    other = np.random.default_rng(seed).permutation(n)
+    mosaic = np.zeros((n, channels, 2 * height, 2 * width), np.uint8)
+    mosaic[:, :, :height, :width] = images.images
+    mosaic[:, :, height:, width:] = images.images[other]
+    count = len(images.classes)
+    names = tuple(f"{a} | {b}" for a in images.classes for b in images.classes)
+    return ImageSet(mosaic, images.labels.astype(np.int64) * count + images.labels[other], names)
 
 
 # ----- IDX (Fashion-MNIST) ----------------------------------------------------------------

@@ -88,6 +88,16 @@ def test_a_timeout_before_confirmation_says_so_and_resume_confirms(tmp_path, cap
     assert set(front.budget) == {w["rungs"]} and front.seeds.min() >= 2
 
 
+def test_a_run_on_the_pairs_task_of_its_images(tmp_path):
+    w = world(tmp_path)
+    w["dataset"] = f"pairs:{w['dataset']}"
+    out = tmp_path / "run"
+    assert main(run_args(w, out, "--trials", "2", "--rungs", "none")) == 0
+    table = pd.read_csv(out / "trials.csv")
+    assert len(table) == 2 and table.accuracy_pct.between(0, 100).all()
+    assert w["dataset"] in (out / "report.md").read_text()
+
+
 def test_export_round_trip_in_a_fresh_interpreter(finished_run, tmp_path, capsys):
     _, out = finished_run
     assert main(["export", str(out), "--best", "--out", str(tmp_path / "exp")]) == 0

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from hwsearch import data as data_mod
-from hwsearch.data import DatasetError, load_dataset, read_idx, split_validation
+from hwsearch.data import DatasetError, ImageSet, load_dataset, pair_images, read_idx, split_validation
 
 
 def write_idx(path, array, *, compress):
@@ -154,3 +154,34 @@ def test_validation_split_is_disjoint_and_seeded(tmp_path, no_system_data):
     assert not any(im.tobytes() in seen for im in val.images)
     with pytest.raises(DatasetError):
         split_validation(train, 50)
+
+
+def test_pair_images_builds_the_mosaic_and_the_pair_label():
+    rng = np.random.default_rng(3)
+    images = ImageSet(rng.integers(0, 256, (12, 1, 4, 5), dtype=np.uint8), np.arange(12) % 3, ("a", "b", "c"))
+    pairs = pair_images(images, seed=7)
+    assert pairs.images.shape == (12, 1, 8, 10) and len(pairs.classes) == 9 and pairs.classes[5] == "b | c"
+    assert np.array_equal(pairs.images[:, :, :4, :5], images.images)
+    assert not pairs.images[:, :, :4, 5:].any() and not pairs.images[:, :, 4:, :5].any()
+    for i in range(12):  # the bottom-right image is one of the set, and the label names both classes
+        j = [k for k in range(12) if np.array_equal(images.images[k], pairs.images[i, :, 4:, 5:])]
+        assert j and pairs.labels[i] == images.labels[i] * 3 + images.labels[j[0]]
+    assert np.array_equal(pair_images(images, seed=7).images, pairs.images)  # seeded: the same task every time
+    assert not np.array_equal(pair_images(images, seed=8).images, pairs.images)
+
+
+def test_pairs_of_a_data_set_and_its_errors(tmp_path, no_system_data):
+    make_fashion(tmp_path / "d" / "fashion-mnist", compress=False)
+    ds = load_dataset("pairs:fashion-mnist", data_dir=tmp_path / "d")
+    assert ds.name == "pairs:fashion-mnist" and ds.train.images.shape == (20, 1, 56, 56) and len(ds.test) == 10
+    assert len(ds.train.classes) == 100 and ds.train.labels.max() < 100 and ds.train.labels.dtype == np.int64
+    with pytest.raises(DatasetError, match="unknown data set 'nothing'") as info:
+        load_dataset("pairs:nothing")
+    assert info.value.value == "nothing"
+    many = tmp_path / "many"
+    for c in range(33):
+        (many / f"c{c:02d}").mkdir(parents=True)
+        for i in range(5):
+            Image.new("L", (4, 4), color=i).save(many / f"c{c:02d}" / f"{i}.png")
+    with pytest.raises(DatasetError, match="33 classes make too many pairs"):
+        load_dataset(f"pairs:imagefolder:{many}")
