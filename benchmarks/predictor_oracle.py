@@ -32,7 +32,7 @@ import numpy as np
 
 from hwsearch.latency import family_pool, family_profiles
 from hwsearch.latency._corpus import ConfigGroup
-from hwsearch.latency._crossval import RECIPE, Recipe, choose_hyper, holdout_rows, score, structural_center
+from hwsearch.latency._crossval import RECIPE, Recipe, choose_hyper, holdout_rows, loo_rows, score, structural_center
 from hwsearch.latency._features import relative_matrix
 from hwsearch.latency._fitting import Hyper, levenberg_marquardt, log_model, predict
 
@@ -131,11 +131,7 @@ def nested_second(groups: Sequence[ConfigGroup], held: int, hyper: Hyper) -> tup
     for point in GRID:
         if point == FIRST:
             continue
-        rows = []
-        for m, inner in enumerate(others):
-            rest = [g for n, g in enumerate(others) if n != m]
-            rows += holdout_rows(inner, rest, hyper, center, ks=(2,), recipe=(FIRST, point))
-        scored.append((score(rows), point))
+        scored.append((score(loo_rows(others, hyper, center, (2,), recipe=(FIRST, point))), point))
     point = min(scored)[1]
     rows = holdout_rows(groups[held], others, hyper, center, ks=(2,), recipe=(FIRST, point))
     err = np.abs([r.error_pct for r in rows])

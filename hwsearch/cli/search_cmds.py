@@ -24,6 +24,8 @@ from hwsearch.report.choices import DEFAULT_WITHIN_PCT
 from hwsearch.search.config import HEARTBEAT_S, PROMOTIONS, SAMPLERS, STUDY_NAME, RunError, SearchConfig, Worker
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from hwsearch.search import Session
 
 THREADS_ENV = "HWSEARCH_THREADS"
@@ -218,29 +220,27 @@ def cmd_run(args: argparse.Namespace) -> int:
         paths = session.write_outputs(out_dir)
     finally:
         session.close()  # the folder is free for a --resume as soon as this one is done with it
-    console().print(f"{session.completed()} trials finished; {_front_text(session)}; wrote "
+    frame = session.frame()
+    front = frame[frame.on_front]
+    console().print(f"{session.completed()} trials finished; {_front_text(front)}; wrote "
                     f"{', '.join(p.name for p in paths)} in {out_dir}")  # fmt: skip
-    unconfirmed = _unconfirmed_text(session)
+    unconfirmed = _unconfirmed_text(front, session.config)
     if unconfirmed is not None:
         console().print(f"{unconfirmed}; finish with: hwsearch run --resume --out {out_dir}", soft_wrap=True)
     return 0
 
 
-def _front_text(session: Session) -> str:
-    frame = session.frame()
-    front = frame[frame.on_front]
+def _front_text(front: pd.DataFrame) -> str:
     if front.empty:
         return "no feasible network"
     seeds = int(front.seeds.min())
     return f"front of {len(front)} at '{front.budget.iloc[0]}' ({seeds}+ seeds each)"
 
 
-def _unconfirmed_text(session: Session) -> str | None:
-    """Why the reported front is not the confirmed one (a --timeout ended the run early), or None."""
-    frame = session.frame()
-    front = frame[frame.on_front]
-    config = session.config
-    top = config.ladder[-1]
+def _unconfirmed_text(front: pd.DataFrame, config: SearchConfig) -> str | None:
+    """Why the reported ``front`` (the trials table's front rows) is not the confirmed one (a
+    --timeout ended the run early), or None."""
+    top = config.top_budget
     if front.empty or (front.budget.iloc[0] == top and int(front.seeds.min()) >= config.confirm_seeds):
         return None
     return (f"the run stopped before its front was confirmed: it stands at '{front.budget.iloc[0]}' with "

@@ -151,11 +151,12 @@ def holdout_rows(
     return rows
 
 
-def loo_rows(groups: Sequence[ConfigGroup], hyper: Hyper, center: np.ndarray, ks: Sequence[int] = CV_KS) -> list[CvRow]:
-    """Every group held out in turn, the prior fitted to the rest with ``hyper``."""
+def loo_rows(groups: Sequence[ConfigGroup], hyper: Hyper, center: np.ndarray, ks: Sequence[int] = CV_KS,
+             recipe: Recipe = RECIPE) -> list[CvRow]:  # fmt: skip
+    """Every group held out in turn, the prior fitted to the rest with ``hyper``, calibrated on ``recipe``."""
     rows = []
     for i, held in enumerate(groups):
-        rows += holdout_rows(held, [g for j, g in enumerate(groups) if j != i], hyper, center, ks=ks)
+        rows += holdout_rows(held, [g for j, g in enumerate(groups) if j != i], hyper, center, ks=ks, recipe=recipe)
     return rows
 
 
