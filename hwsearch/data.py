@@ -54,15 +54,21 @@ class DatasetError(HwsearchError, ValueError):
 
 @dataclass(frozen=True, eq=False)
 class ImageSet:
-    """Images (uint8, N x C x H x W) with integer labels."""
+    """Images (uint8, N x C x H x W) with integer labels.
+
+    ``groups`` (optional, one integer per image) marks images made from the same source
+    pixels, such as the two mosaics of a pair (:func:`pair_images`): a validation split keeps
+    each group on one side, so that no validation image is seen in training."""
 
     images: np.ndarray
     labels: np.ndarray
     classes: tuple[str, ...]
+    groups: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         assert self.images.ndim == 4 and self.images.dtype == np.uint8
         assert self.labels.shape == (self.images.shape[0],)
+        assert self.groups is None or self.groups.shape == self.labels.shape
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -74,7 +80,8 @@ class ImageSet:
 
     def subset(self, index: np.ndarray | slice) -> ImageSet:
         """The images at ``index``."""
-        return ImageSet(self.images[index], self.labels[index], self.classes)
+        groups = None if self.groups is None else self.groups[index]
+        return ImageSet(self.images[index], self.labels[index], self.classes, groups)
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,16 +146,28 @@ def pair_images(images: ImageSet, seed: int) -> ImageSet:
     """Each image top-left in a mosaic twice its size, a seeded other image bottom-right, the
     other corners blank; the label is the pair of classes (``first * classes + second``).
 
-    The same images make a task with the square of their classes, on which more capacity keeps
-    paying (see the README's "The front's slope")."""
+    Images are paired in seeded couples, each image the other's partner (with an odd count,
+    the last one joins the first couple), and each couple's mosaics form one of the result's
+    ``groups``, so a validation split never sees a training mosaic's images. The same images
+    make a task with the square of their classes, on which more capacity keeps paying (see the
+    README's "The front's slope")."""
     n, channels, height, width = images.images.shape
-    other = np.random.default_rng(seed).permutation(n)
+    if n < 2:
+        raise DatasetError(f"pairing needs at least 2 images, got {n}", value=n)
+    order = np.random.default_rng(seed).permutation(n)
+    couples = n // 2
+    other, groups = np.empty(n, np.int64), np.empty(n, np.int64)
+    first, second = order[: 2 * couples : 2], order[1 : 2 * couples : 2]
+    other[first], other[second] = second, first
+    groups[first] = groups[second] = np.arange(couples)
+    if n % 2:
+        other[order[-1]], groups[order[-1]] = order[0], 0
     mosaic = np.zeros((n, channels, 2 * height, 2 * width), np.uint8)
     mosaic[:, :, :height, :width] = images.images
     mosaic[:, :, height:, width:] = images.images[other]
     count = len(images.classes)
     names = tuple(f"{a} | {b}" for a in images.classes for b in images.classes)
-    return ImageSet(mosaic, images.labels.astype(np.int64) * count + images.labels[other], names)
+    return ImageSet(mosaic, images.labels.astype(np.int64) * count + images.labels[other], names, groups)
 
 
 # ----- IDX (Fashion-MNIST) ----------------------------------------------------------------
@@ -310,8 +329,19 @@ def _read_class_folders(root: Path, size: int, classes: tuple[str, ...] | None) 
 
 
 def split_validation(train: ImageSet, count: int, *, seed: int = 0) -> tuple[ImageSet, ImageSet]:
-    """Hold ``count`` seeded-random training images out as a validation split: (rest, validation)."""
+    """Hold ``count`` seeded-random training images out as a validation split: (rest, validation).
+
+    With ``train.groups``, whole groups are held out, seeded, until at least ``count`` images are."""
     if not 0 < count < len(train):
         raise DatasetError(f"validation size {count} must be between 1 and {len(train) - 1}", value=count)
-    order = np.random.default_rng(seed).permutation(len(train))
-    return train.subset(np.sort(order[count:])), train.subset(np.sort(order[:count]))
+    rng = np.random.default_rng(seed)
+    if train.groups is None:
+        order = rng.permutation(len(train))
+        return train.subset(np.sort(order[count:])), train.subset(np.sort(order[:count]))
+    names, sizes = np.unique(train.groups, return_counts=True)
+    shuffled = rng.permutation(len(names))
+    taken = int(np.searchsorted(np.cumsum(sizes[shuffled]), count)) + 1
+    if taken >= len(names):
+        raise DatasetError(f"validation size {count} leaves no group of images to train on", value=count)
+    held = np.isin(train.groups, names[shuffled[:taken]])
+    return train.subset(np.flatnonzero(~held)), train.subset(np.flatnonzero(held))

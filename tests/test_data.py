@@ -170,6 +170,34 @@ def test_pair_images_builds_the_mosaic_and_the_pair_label():
     assert not np.array_equal(pair_images(images, seed=8).images, pairs.images)
 
 
+def _sources(pairs: ImageSet) -> set[bytes]:
+    """The source images inside each mosaic (top-left and bottom-right quarter)."""
+    h, w = pairs.images.shape[2] // 2, pairs.images.shape[3] // 2
+    return {m[:, :h, :w].tobytes() for m in pairs.images} | {m[:, h:, w:].tobytes() for m in pairs.images}
+
+
+@pytest.mark.parametrize("n", [12, 13])
+def test_pairs_come_in_couples_and_a_validation_split_keeps_them_apart(n):
+    rng = np.random.default_rng(4)
+    images = ImageSet(rng.integers(0, 256, (n, 1, 4, 5), dtype=np.uint8), np.arange(n) % 3, ("a", "b", "c"))
+    pairs = pair_images(images, seed=7)
+    partner = [next(k for k in range(n) if np.array_equal(images.images[k], pairs.images[i, :, 4:, 5:]))
+               for i in range(n)]  # fmt: skip
+    assert all(partner[i] != i for i in range(n))
+    # Every image is its partner's partner, but for the one an odd count leaves out.
+    assert sum(partner[partner[i]] == i for i in range(n)) == n - n % 2
+    assert pairs.groups is not None and len(np.unique(pairs.groups)) == n // 2
+    for i in range(n):  # a mosaic shares its group with its partner's mosaic
+        assert pairs.groups[i] == pairs.groups[partner[i]]
+    for seed in range(5):
+        rest, val = split_validation(pairs, 3, seed=seed)
+        assert len(val) >= 3 and len(rest) + len(val) == n
+        assert not _sources(rest) & _sources(val)  # no validation image is seen in training
+        assert rest.groups is not None and not set(rest.groups) & set(val.groups)
+    with pytest.raises(DatasetError, match="no group"):
+        split_validation(pairs, n - 1)
+
+
 def test_pairs_of_a_data_set_and_its_errors(tmp_path, no_system_data):
     make_fashion(tmp_path / "d" / "fashion-mnist", compress=False)
     ds = load_dataset("pairs:fashion-mnist", data_dir=tmp_path / "d")
