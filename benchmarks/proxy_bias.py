@@ -6,7 +6,7 @@ five 14x14x512 blocks). Each network is trained with ``--seeds`` seeds under the
 the check passes when the seed means are in that order and every seed's own ranking is too.
 ``hwsearch reproduce`` runs the same check (``hwsearch.proxy.reproduce.structural_check``).
 
-    python benchmarks/proxy_bias.py [--budget standard] [--set shortcuts=False ...] [--seeds 2]
+    python benchmarks/proxy_bias.py [--budget standard] [--set shortcuts=False ...] [--seeds 2] [--dataset SPEC]
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import ast
 
 from hwsearch.arch import Arch
 from hwsearch.cost import count_cost
-from hwsearch.data import load_dataset
+from hwsearch.data import DEFAULT_DATASET, load_dataset
 from hwsearch.proxy.budgets import get_budget
 from hwsearch.proxy.records import ProxyData
 from hwsearch.proxy.reproduce import structural_check
@@ -27,11 +27,12 @@ def main() -> None:
     parser.add_argument("--budget", default="standard")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="override budget fields")
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--dataset", default=DEFAULT_DATASET, help=f"data set spec (default {DEFAULT_DATASET})")
     args = parser.parse_args()
     overrides = {k: ast.literal_eval(v) for k, v in (item.split("=", 1) for item in args.set)}
     budget = get_budget(args.budget).with_overrides(**overrides)
     print(f"budget: {budget}")
-    data = ProxyData.from_dataset(load_dataset(), budget)
+    data = ProxyData.from_dataset(load_dataset(args.dataset), budget)
 
     def progress(i: int, n: int, r: object) -> None:
         print(f"  [{i}/{n}] {r.accuracy_pct:6.2f}% (seeds {', '.join(f'{a:.2f}' for a in r.seed_accuracy_pct)})  "
