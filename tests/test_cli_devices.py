@@ -90,6 +90,19 @@ def test_calibrate_a_new_board_from_two_recipe_points(capsys, tmp_path):
     assert "my-board: predicts onnxruntime fp32, 4 threads" in out
     assert re.search(r"expected error of a prediction: ±\d+% \(cross-validated, 2 points, over 5 arm-cpu", out)
     assert "measure next: 1-128" in out
+    assert "not the recipe's first" not in out
+
+
+def test_calibrate_says_when_its_points_are_off_the_recipe(capsys, tmp_path):
+    board = tmp_path / "my-board.yaml"
+    board.write_text(load_device("raspberry-pi-4").model_dump_json().replace('"raspberry-pi-4"', '"my-board"'),
+                     encoding="utf-8")  # fmt: skip
+    points = tmp_path / "two.csv"
+    points.write_text("alpha,resolution,latency_ms\n1.0,224,200\n1.0,192,150\n", encoding="utf-8")
+    assert main(["calibrate", "--device", str(board), "--points", str(points)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "note: these 2 networks are not the recipe's first 2 (1-224, 0.25-224)" in out
+    assert "measure next: 0.25-224" in out
 
 
 def test_calibrate_shows_a_chosen_configuration(capsys):

@@ -280,8 +280,16 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     )
     out.print(f"expected error of a prediction: {predictor.uncertainty}")
     out.print("parameters: " + ", ".join(f"{k} {v:.3g}" for k, v in predictor.parameters().items()))
+    networks = {p.arch.to_str() for p in predictor.points}
+    first = recipe_archs()[: len(networks)]
+    if len(networks) <= len(RECIPE) and networks != {a.to_str() for a in first}:
+        # The expected error is cross-validated with the recipe's points; say when these are others.
+        out.print(f"note: these {len(networks)} networks are not the recipe's first {len(networks)} ("
+                  + ", ".join(f"{a.alpha:g}-{a.resolution}" for a in first) + "), at which the expected error was "
+                  "cross-validated; off the recipe a second point can predict worse than one "
+                  "(benchmarks/predictor_robust.py)")  # fmt: skip
     if len(predictor.points) < len(RECIPE):
-        nxt = next((a for a in recipe_archs() if a.to_str() not in {p.arch.to_str() for p in predictor.points}), None)
+        nxt = next((a for a in recipe_archs() if a.to_str() not in networks), None)
         if nxt is not None:
             out.print(f"measure next: {nxt.alpha:g}-{nxt.resolution} (the README's recipe order: "
                       + ", ".join(f"{a:g}-{r}" for a, r in RECIPE[:4]) + ")")  # fmt: skip
