@@ -23,6 +23,8 @@ import argparse
 from collections.abc import Sequence
 
 import numpy as np
+from predictor_loo import is_grid
+from predictor_oracle import FIRST, GRID
 
 from hwsearch.latency import family_pool, family_profiles
 from hwsearch.latency._corpus import ConfigGroup
@@ -38,14 +40,6 @@ from hwsearch.latency._crossval import (
     structural_center,
 )
 from hwsearch.latency._fitting import Hyper
-
-GRID = tuple((a, r) for a in (0.25, 0.5, 0.75, 1.0) for r in (128, 160, 192, 224))
-FIRST = (1.0, 224)
-
-
-def is_grid(name: str) -> bool:
-    """The three 16-point MLPerf grids of the Raspberry Pi 4."""
-    return name.startswith("raspberry-pi-4 / ") and ("ArmNN" in name or "TFLite 1.15" in name)
 
 
 def averaged_error(
