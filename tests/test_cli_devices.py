@@ -78,11 +78,17 @@ def test_calibrate_with_my_points_refits_the_profile(capsys, calibrated, tmp_pat
     assert "in-sample residuals" in out
 
 
-def test_calibrate_a_new_board_from_two_recipe_points(capsys, tmp_path):
-    # A renamed copy of raspberry-pi-4 for another board: two of its own points, as the README's recipe says.
+def _new_board(tmp_path: Path) -> Path:
+    """A renamed copy of raspberry-pi-4, for another board."""
     board = tmp_path / "my-board.yaml"
     board.write_text(load_device("raspberry-pi-4").model_dump_json().replace('"raspberry-pi-4"', '"my-board"'),
                      encoding="utf-8")  # fmt: skip
+    return board
+
+
+def test_calibrate_a_new_board_from_two_recipe_points(capsys, tmp_path):
+    # Two of the new board's own points, as the README's recipe says.
+    board = _new_board(tmp_path)
     points = tmp_path / "two.csv"
     points.write_text("alpha,resolution,latency_ms\n1.0,224,200\n0.25,224,30\n", encoding="utf-8")
     assert main(["calibrate", "--device", str(board), "--points", str(points)]) == 0
@@ -94,9 +100,7 @@ def test_calibrate_a_new_board_from_two_recipe_points(capsys, tmp_path):
 
 
 def test_calibrate_says_when_its_points_are_off_the_recipe(capsys, tmp_path):
-    board = tmp_path / "my-board.yaml"
-    board.write_text(load_device("raspberry-pi-4").model_dump_json().replace('"raspberry-pi-4"', '"my-board"'),
-                     encoding="utf-8")  # fmt: skip
+    board = _new_board(tmp_path)
     points = tmp_path / "two.csv"
     points.write_text("alpha,resolution,latency_ms\n1.0,224,200\n1.0,192,150\n", encoding="utf-8")
     assert main(["calibrate", "--device", str(board), "--points", str(points)]) == 0
